@@ -1,0 +1,3 @@
+from fiqa_cli.cli import main
+
+main()

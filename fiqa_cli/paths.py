@@ -1,0 +1,25 @@
+"""Where fiqa looks for its models and for the shared test data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_MODEL_NAME = "fiqa_default.onnx"
+
+
+def models_dir() -> Path:
+    """The folder of models shipped inside the installed package."""
+    from fiqa_cli import models
+
+    return Path(models.__file__).resolve().parent
+
+
+def default_model_path() -> Path:
+    return models_dir() / DEFAULT_MODEL_NAME
+
+
+def insightface_model_root() -> Path:
+    """insightface's model root: `$INSIGHTFACE_HOME/models`, else `~/.insightface/models`."""
+    home = os.environ.get("INSIGHTFACE_HOME")
+    return Path(home).expanduser() / "models" if home else Path.home() / ".insightface" / "models"

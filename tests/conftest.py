@@ -1,0 +1,44 @@
+"""Shared fixtures: the `../shared` data folder and a small exported ONNX quality model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_root() -> Path:
+    return Path(os.environ.get("FIQA_SHARED", REPO_ROOT.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    root = shared_root()
+    if not (root / "README.md").is_file():
+        pytest.skip(f"shared data folder not found at {root} (set FIQA_SHARED)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def lfw_images(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "lfw-devtrain" / "images"
+
+
+@pytest.fixture(scope="session")
+def random_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised mobilefacenet exported through the project's own export path.
+
+    It satisfies the model contract but is no quality model: tests use it for plumbing only.
+    """
+    torch = pytest.importorskip("torch")
+    from fiqa_cli.export.backbones import create_backbone
+    from fiqa_cli.export.onnx_export import export_model
+
+    torch.manual_seed(0)
+    model = create_backbone("mobilefacenet").eval()
+    out = tmp_path_factory.mktemp("models") / "random_mobilefacenet.onnx"
+    export_model(model, out, architecture="mobilefacenet")
+    return out

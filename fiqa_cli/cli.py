@@ -18,6 +18,7 @@ COMMANDS = {
     "export": "fiqa_cli.export.export_cli:export_command",
     "train": "fiqa_cli.export.train_cli:train_command",
     "doctor": "fiqa_cli.doctor:doctor",
+    "evaluate": "fiqa_cli.evaluate_cli:evaluate",
     "samples": "fiqa_cli.samples:samples",
 }
 

@@ -14,7 +14,9 @@ def sample_photos() -> list[Path]:
     if spec is None or not spec.submodule_search_locations:
         return []
     images = Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
-    return [images / name for name in ("t1.jpg", "Tom_Hanks_54745.png") if (images / name).is_file()]
+    return [
+        images / name for name in ("t1.jpg", "Tom_Hanks_54745.png") if (images / name).is_file()
+    ]
 
 
 @click.command()

@@ -1,0 +1,90 @@
+"""`fiqa export`: turn a training or official CR-FIQA checkpoint into an ONNX quality model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fiqa_cli.export.backbones import BACKBONES
+from fiqa_cli.export.checkpoint import CheckpointError
+from fiqa_cli.export.onnx_export import DEFAULT_OPSET, ExportError, export_checkpoint
+
+# The TorchScript exporter's range; below 13 some operators export with deprecated forms.
+MIN_OPSET = 13
+MAX_OPSET = 20
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the model. [default: CHECKPOINT with the suffix .onnx]",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(sorted(BACKBONES)),
+    help="Architecture to load the weights into. [default: recorded in or inferred from "
+    "the checkpoint]",
+)
+@click.option(
+    "--trust-checkpoint",
+    is_flag=True,
+    help="Unpickle arbitrary Python objects in the checkpoint. This can run code from the "
+    "file: use it only for files from a source you trust.",
+)
+@click.option(
+    "--fp16",
+    is_flag=True,
+    help="Store weights and compute in half precision (inputs and outputs stay float32). "
+    "Meant for GPUs; on CPUs it is usually slower.",
+)
+@click.option(
+    "--no-parity", is_flag=True, help="Skip comparing the ONNX model with the torch model."
+)
+@click.option(
+    "--parity-images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of aligned 112x112 face crops to check parity on. [default: seeded random inputs]",
+)
+@click.option(
+    "--opset",
+    type=click.IntRange(MIN_OPSET, MAX_OPSET),
+    default=DEFAULT_OPSET,
+    show_default=True,
+    help="ONNX opset version.",
+)
+def export_command(
+    checkpoint: Path,
+    out_path: Path | None,
+    arch: str | None,
+    trust_checkpoint: bool,
+    fp16: bool,
+    no_parity: bool,
+    parity_images: Path | None,
+    opset: int,
+) -> None:
+    """Export CHECKPOINT (a `fiqa train` checkpoint or a bare CR-FIQA state_dict) to ONNX.
+
+    The model is checked against the checkpoint's torch model before it is written; the
+    figures go to stderr and the model's path to stdout.
+    """
+    try:
+        result = export_checkpoint(
+            checkpoint,
+            out_path,
+            arch=arch,
+            trust=trust_checkpoint,
+            fp16=fp16,
+            parity=not no_parity,
+            parity_images=parity_images,
+            opset=opset,
+        )
+    except (CheckpointError, ExportError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"exported {result.architecture} ({result.precision})", err=True)
+    if result.parity is not None:
+        click.echo(result.parity.summary(), err=True)
+    click.echo(str(result.out_path))

@@ -1,0 +1,61 @@
+"""Quality baselines every EDC plot is measured against, computed on the evaluation's own crops.
+
+Each function returns one quality per sample, higher meaning better. A learned quality model
+earns its keep only by beating these; the oracle marks the best any ranking could do with the
+recognition model at hand.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Mid-grey: crops whose mean luminance is furthest from it are called badly exposed.
+_MID_GREY = 127.5
+
+
+def random_quality(count: int, seed: int) -> np.ndarray:
+    """A seeded random order: the curve a quality measure must get below."""
+    return np.random.default_rng(seed).random(count)
+
+
+def box_size(bboxes: np.ndarray) -> np.ndarray:
+    """Side of the square with the detection box's area, in pixels of the original image."""
+    bboxes = np.asarray(bboxes, dtype=np.float64).reshape(-1, 4)
+    widths = np.clip(bboxes[:, 2] - bboxes[:, 0], 0.0, None)
+    heights = np.clip(bboxes[:, 3] - bboxes[:, 1], 0.0, None)
+    return np.sqrt(widths * heights)
+
+
+def sharpness(crops_bgr: np.ndarray) -> np.ndarray:
+    """Variance of the Laplacian of each crop's luminance."""
+    return np.array([cv2.Laplacian(_grey(crop), cv2.CV_64F).var() for crop in crops_bgr])
+
+
+def exposure(crops_bgr: np.ndarray) -> np.ndarray:
+    """Minus the distance of mean luminance from mid-grey: under- and over-exposure rank low."""
+    return np.array([-abs(_grey(crop).mean() - _MID_GREY) for crop in crops_bgr])
+
+
+def contrast(crops_bgr: np.ndarray) -> np.ndarray:
+    """Standard deviation of each crop's luminance (RMS contrast)."""
+    return np.array([_grey(crop).std() for crop in crops_bgr])
+
+
+def _grey(crop_bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY).astype(np.float64)
+
+
+def oracle_quality(
+    count: int, mated_a: np.ndarray, mated_b: np.ndarray, mated_scores: np.ndarray
+) -> np.ndarray:
+    """Each sample's mean similarity to its mates; -inf for samples without a mate.
+
+    It uses the very scores the EDC is computed from, so no quality measure can be expected
+    to rank better: a bound, not a competitor.
+    """
+    totals = np.bincount(mated_a, mated_scores, count) + np.bincount(mated_b, mated_scores, count)
+    mates = np.bincount(mated_a, minlength=count) + np.bincount(mated_b, minlength=count)
+    oracle = np.full(count, -np.inf)
+    np.divide(totals, mates, out=oracle, where=mates > 0)
+    return oracle

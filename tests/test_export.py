@@ -1,0 +1,383 @@
+"""`fiqa export`: checkpoint loading, the exported graph, its metadata and its parity."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+import cv2  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+from torch import nn  # noqa: E402
+
+from fiqa_cli import __version__, model_contract  # noqa: E402
+from fiqa_cli.cli import main  # noqa: E402
+from fiqa_cli.export.backbones import create_backbone  # noqa: E402
+from fiqa_cli.export.checkpoint import (  # noqa: E402
+    CheckpointError,
+    detect_architecture,
+    file_sha256,
+    load_backbone,
+)
+from fiqa_cli.export.onnx_export import (  # noqa: E402
+    PARITY_TOLERANCE,
+    crops_to_input,
+    export_checkpoint,
+    relative_difference,
+)
+
+SCRFD_MODEL = Path("models") / "scrfd_500m_bnkps.onnx"
+PARITY_FACES = 4
+
+
+def trained_looking(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give normalisation and PReLU layers non-default values, as training would.
+
+    Freshly initialised BatchNorm layers are identities in eval mode, which would leave
+    half of what the exporter must reproduce untested.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5, generator=generator)
+                module.bias.normal_(0.0, 0.1, generator=generator)
+                module.running_mean.normal_(0.0, 0.1, generator=generator)
+                module.running_var.uniform_(0.5, 1.5, generator=generator)
+            elif isinstance(module, nn.PReLU):
+                module.weight.uniform_(0.1, 0.4, generator=generator)
+    return model.eval()
+
+
+def random_backbone(name: str, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return trained_looking(create_backbone(name), seed)
+
+
+def run_export(*args: object) -> object:
+    return CliRunner().invoke(main, ["export", *map(str, args)])
+
+
+def onnx_outputs(path: Path, batch: np.ndarray) -> list[np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(
+        [model_contract.EMBEDDING_OUTPUT, model_contract.QUALITY_OUTPUT],
+        {model_contract.INPUT_NAME: batch},
+    )
+
+
+def torch_outputs(model: nn.Module, batch: np.ndarray) -> list[np.ndarray]:
+    with torch.no_grad():
+        return [output.numpy() for output in model.eval()(torch.from_numpy(batch))]
+
+
+def metadata(path: Path) -> dict[str, str]:
+    model = onnx.load(str(path), load_external_data=False)
+    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+@pytest.fixture(scope="module")
+def aligned_faces(shared_dir: Path, lfw_images: Path, tmp_path_factory) -> Path:
+    """Real ArcFace-aligned 112x112 crops of LFW photos, made by the project's detector."""
+    from fiqa_cli.align import align_face
+    from fiqa_cli.decode import read_image
+    from fiqa_cli.detect import create_detector
+
+    detector = create_detector("scrfd", model_path=shared_dir / SCRFD_MODEL)
+    folder = tmp_path_factory.mktemp("aligned_faces")
+    for photo in sorted(lfw_images.glob("*/*.jpg"))[:PARITY_FACES]:
+        image = read_image(photo)
+        face = detector.detect(image)[0]
+        cv2.imwrite(str(folder / f"{photo.stem}.png"), align_face(image, face.landmarks))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def official_iresnet50(tmp_path_factory) -> tuple[nn.Module, Path]:
+    """A random iresnet50 saved as official CR-FIQA checkpoints are: a bare state_dict."""
+    model = random_backbone("iresnet50")
+    path = tmp_path_factory.mktemp("official") / "iresnet50_backbone.pth"
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
+@pytest.fixture
+def mobilefacenet_checkpoint(tmp_path: Path) -> tuple[nn.Module, Path]:
+    model = random_backbone("mobilefacenet")
+    path = tmp_path / "mobilefacenet.pt"
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
+def test_official_iresnet50_exports_and_reproduces_torch_on_real_faces(
+    official_iresnet50, aligned_faces, tmp_path
+):
+    model, checkpoint = official_iresnet50
+    out = tmp_path / "quality.onnx"
+
+    result = run_export(checkpoint, "--out", out, "--parity-images", aligned_faces)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out)
+    assert f"parity on {PARITY_FACES} aligned crops" in result.stderr
+    crops = [cv2.imread(str(path)) for path in sorted(aligned_faces.iterdir())]
+    batch = crops_to_input(crops)
+    expected, exported = torch_outputs(model, batch), onnx_outputs(out, batch)
+    for reference, candidate in zip(expected, exported, strict=True):
+        assert relative_difference(reference, candidate) < 1e-4
+    assert metadata(out)[model_contract.META_ARCHITECTURE] == "iresnet50"
+
+
+def test_default_output_is_beside_the_checkpoint(mobilefacenet_checkpoint):
+    _, checkpoint = mobilefacenet_checkpoint
+
+    result = run_export(checkpoint)
+
+    assert result.exit_code == 0, result.output
+    assert Path(result.stdout.strip()) == checkpoint.with_suffix(".onnx")
+    assert checkpoint.with_suffix(".onnx").is_file()
+
+
+def test_data_parallel_prefix_is_accepted(mobilefacenet_checkpoint, tmp_path):
+    model, _ = mobilefacenet_checkpoint
+    checkpoint = tmp_path / "ddp.pth"
+    torch.save({f"module.{key}": value for key, value in model.state_dict().items()}, checkpoint)
+
+    result = run_export(checkpoint, "--out", tmp_path / "ddp.onnx")
+
+    assert result.exit_code == 0, result.output
+    assert "exported mobilefacenet (fp32)" in result.stderr
+
+
+def training_checkpoint(model: nn.Module, **config_changes: object) -> dict:
+    """A checkpoint as `fiqa train` writes it (format_version 1)."""
+    config = {
+        "arch": "mobilefacenet",
+        "embedding_size": 512,
+        "cr_formula": model_contract.CR_FORMULA_PAPER,
+        "input_size": 112,
+        "color_order": "RGB",
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "alignment": model_contract.ALIGNMENT_TEMPLATE,
+        "dataset_fingerprint": "abc123",
+    }
+    return {
+        "format": "fiqa-checkpoint",
+        "format_version": 1,
+        "backbone": model.state_dict(),
+        "head": {"kernel": torch.randn(512, 10)},
+        "optimizer": {"state": {}, "param_groups": [{"lr": 0.1, "params": [0, 1]}]},
+        "scheduler": {"last_epoch": 3},
+        "step": 100,
+        "epoch": 3,
+        "config": config | config_changes,
+    }
+
+
+def test_training_checkpoint_exports_with_metadata_and_dynamic_batch(tmp_path):
+    model = random_backbone("mobilefacenet", seed=1)
+    checkpoint = tmp_path / "step_100.pt"
+    torch.save(training_checkpoint(model), checkpoint)
+    out = tmp_path / "trained.onnx"
+
+    result = run_export(checkpoint, "--out", out)
+
+    assert result.exit_code == 0, result.output
+    properties = metadata(out)
+    assert properties[model_contract.META_ARCHITECTURE] == "mobilefacenet"
+    assert properties[model_contract.META_CR_FORMULA] == model_contract.CR_FORMULA_PAPER
+    assert properties[model_contract.META_SOURCE_SHA256] == file_sha256(checkpoint)
+    assert properties[model_contract.META_VERSION] == __version__
+    assert properties[model_contract.META_PRECISION] == "fp32"
+    assert properties[model_contract.META_EMBEDDING_SIZE] == "512"
+    assert properties[model_contract.META_COLOR_ORDER] == "RGB"
+    assert properties[model_contract.META_ALIGNMENT] == model_contract.ALIGNMENT_TEMPLATE
+    assert float(properties[model_contract.META_PIXEL_SCALE]) == pytest.approx(1 / 255)
+    onnx.checker.check_model(str(out))
+    for batch_size in (1, 5):
+        batch = np.random.default_rng(batch_size).uniform(-1, 1, (batch_size, 3, 112, 112))
+        batch = batch.astype(np.float32)
+        embedding, quality = onnx_outputs(out, batch)
+        assert embedding.shape == (batch_size, 512) and quality.shape == (batch_size, 1)
+        assert relative_difference(torch_outputs(model, batch)[1], quality) < 1e-4
+
+
+def test_training_checkpoint_with_other_preprocessing_is_refused(tmp_path):
+    checkpoint = tmp_path / "imagenet_norm.pt"
+    model = create_backbone("mobilefacenet")
+    torch.save(training_checkpoint(model, mean=[0.485, 0.456, 0.406]), checkpoint)
+
+    with pytest.raises(CheckpointError, match="trained with mean="):
+        load_backbone(checkpoint)
+
+
+def test_fp16_export_keeps_float32_interface_within_tolerance(aligned_faces, tmp_path):
+    model = random_backbone("iresnet18")
+    checkpoint = tmp_path / "iresnet18.pth"
+    torch.save(model.state_dict(), checkpoint)
+
+    result = export_checkpoint(
+        checkpoint, tmp_path / "half.onnx", fp16=True, parity_images=aligned_faces
+    )
+
+    assert result.precision == "fp16"
+    assert result.parity.passed and result.parity.tolerance == PARITY_TOLERANCE["fp16"]
+    graph = onnx.load(str(result.out_path)).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert all(o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for o in graph.output)
+    assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in graph.initializer)
+    assert metadata(result.out_path)[model_contract.META_PRECISION] == "fp16"
+
+
+def test_failed_parity_writes_no_model(mobilefacenet_checkpoint, tmp_path, monkeypatch):
+    _, checkpoint = mobilefacenet_checkpoint
+    monkeypatch.setitem(PARITY_TOLERANCE, "fp32", 0.0)  # float rounding alone now fails it
+    out = tmp_path / "rejected.onnx"
+
+    result = run_export(checkpoint, "--out", out)
+
+    assert result.exit_code == 1
+    assert "does not reproduce the checkpoint" in result.stderr
+    assert list(tmp_path.glob("rejected.onnx*")) == []
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (lambda sd: sd.pop("qs.weight"), "missing keys (1): qs.weight"),
+        (
+            lambda sd: sd.update({"qs.weight": torch.zeros(1, 256)}),
+            "qs.weight (1, 256) != (1, 512)",
+        ),
+        (
+            lambda sd: sd.update({"extra.weight": torch.zeros(1)}),
+            "unexpected keys (1): extra.weight",
+        ),
+    ],
+    ids=["missing", "shape", "unexpected"],
+)
+def test_state_dict_that_does_not_fit_is_refused(mobilefacenet_checkpoint, spoil, message):
+    model, checkpoint = mobilefacenet_checkpoint
+    state_dict = model.state_dict()
+    spoil(state_dict)
+    torch.save(state_dict, checkpoint)
+
+    result = run_export(checkpoint)
+
+    assert result.exit_code == 1
+    assert "does not fit mobilefacenet" in result.stderr and message in result.stderr
+    assert not checkpoint.with_suffix(".onnx").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"epoch 3: loss 1.2\n", "is not a PyTorch checkpoint"),
+        (os.urandom(4096), "is not a PyTorch checkpoint"),
+    ],
+    ids=["empty", "text", "random-bytes"],
+)
+def test_non_checkpoint_file_is_refused(tmp_path, content, message):
+    path = tmp_path / "model.pth"
+    path.write_bytes(content)
+
+    result = run_export(path)
+
+    assert result.exit_code == 1 and message in result.stderr
+
+
+def test_truncated_checkpoint_is_refused(mobilefacenet_checkpoint):
+    _, checkpoint = mobilefacenet_checkpoint
+    checkpoint.write_bytes(checkpoint.read_bytes()[:50_000])
+
+    result = run_export(checkpoint)
+
+    assert result.exit_code == 1 and "is corrupt" in result.stderr
+
+
+class CodeOnLoad:
+    """Unpickling this runs a shell command; a safe loader must never get that far."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "code_ran"
+    path = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": torch.zeros(1), "payload": CodeOnLoad(marker)}, path)
+
+    result = run_export(path)
+
+    assert result.exit_code == 1
+    assert "could run arbitrary code" in result.stderr and "--trust-checkpoint" in result.stderr
+    assert "system" in result.stderr  # names what the pickle wants to call
+    assert not marker.exists()
+
+
+def test_trust_checkpoint_lets_a_whole_pickled_model_through(tmp_path):
+    path = tmp_path / "whole_model.pth"
+    torch.save(random_backbone("mobilefacenet"), path)
+
+    refused = run_export(path)
+    trusted = run_export(path, "--trust-checkpoint")
+
+    assert refused.exit_code == 1 and "--trust-checkpoint" in refused.stderr
+    assert trusted.exit_code == 0, trusted.output
+    assert path.with_suffix(".onnx").is_file()
+
+
+def test_unknown_layout_asks_for_arch(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"encoder.weight": torch.zeros(3)}, path)
+
+    with pytest.raises(CheckpointError, match="pass --arch"):
+        load_backbone(path)
+
+
+@pytest.mark.parametrize("name", ["iresnet18", "iresnet34", "iresnet50", "iresnet100"])
+def test_architecture_is_detected_from_keys(name):
+    assert detect_architecture(create_backbone(name).state_dict()) == name
+
+
+def test_arch_option_overrides_detection(mobilefacenet_checkpoint):
+    _, checkpoint = mobilefacenet_checkpoint
+
+    result = run_export(checkpoint, "--arch", "iresnet18", "--no-parity")
+
+    assert result.exit_code == 1 and "does not fit iresnet18" in result.stderr
+
+
+def test_relative_difference_is_scaled_by_the_reference():
+    reference = np.array([[10.0, -20.0], [0.0, 5.0]], np.float32)
+
+    assert relative_difference(reference, reference) == 0.0
+    assert relative_difference(reference, reference + 0.2) == pytest.approx(0.01, rel=1e-5)
+    assert relative_difference(reference, reference[:1]) == float("inf")
+    overflowed = reference.copy()
+    overflowed[1, 0] = np.inf
+    assert relative_difference(reference, overflowed) == float("inf")
+
+
+@pytest.mark.slow
+def test_official_iresnet100_with_prefix_exports(tmp_path, aligned_faces):
+    model = random_backbone("iresnet100")
+    checkpoint = tmp_path / "iresnet100_backbone.pth"
+    torch.save({f"module.{key}": value for key, value in model.state_dict().items()}, checkpoint)
+    del model
+
+    result = run_export(checkpoint, "--parity-images", aligned_faces)
+
+    assert result.exit_code == 0, result.output
+    assert "exported iresnet100 (fp32)" in result.stderr

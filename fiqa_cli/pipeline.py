@@ -1,0 +1,156 @@
+"""The scoring pipeline: input -> decode -> detect -> align -> batched inference -> rows.
+
+Rows come out per input and in input order; crops of consecutive inputs share inference
+batches unless every input must be answered as soon as it arrives (stdin mode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fiqa_cli.align import align_face
+from fiqa_cli.decode import DecodeError, read_image
+from fiqa_cli.detect import Detector, Face
+from fiqa_cli.inputs import InputItem
+from fiqa_cli.model_contract import INPUT_SIZE
+from fiqa_cli.quality_model import QualityModel
+from fiqa_cli.rows import ERROR, NO_FACE, OK, UNREADABLE, Row
+
+NO_FACE_MESSAGE = "no face detected"
+CUT_OFF_MESSAGE = (
+    "face cut off by the image border (too close to the camera?): both eyes, the nose and "
+    "the mouth corners must be inside the image"
+)
+
+
+@dataclass(frozen=True)
+class _FaceCrop:
+    """An aligned crop waiting for its score."""
+
+    crop: np.ndarray
+    face_index: int
+    face: Face | None  # None when the input itself is the crop (--detector none)
+    message: str = ""
+
+
+_Slot = Row | _FaceCrop
+
+
+class Scorer:
+    def __init__(
+        self,
+        model: QualityModel,
+        detector: Detector | None,
+        *,
+        all_faces: bool = False,
+        batch_size: int = 64,
+        crops_dir: Path | None = None,
+        warn: Callable[[str], None] = lambda message: None,
+    ):
+        self._model = model
+        self._detector = detector
+        self._all_faces = all_faces
+        self._batch_size = batch_size
+        self._crops_dir = crops_dir
+        self._warn = warn
+
+    def score(self, items: Iterable[InputItem], *, answer_each: bool) -> Iterator[list[Row]]:
+        """The rows of each input, in input order."""
+        pending: list[tuple[str, list[_Slot]]] = []
+        waiting_crops = 0
+        for item in items:
+            slots = self._prepare(item)
+            pending.append((item.path, slots))
+            waiting_crops += sum(isinstance(slot, _FaceCrop) for slot in slots)
+            if answer_each or waiting_crops >= self._batch_size:
+                yield from self._finish(pending)
+                pending, waiting_crops = [], 0
+        yield from self._finish(pending)
+
+    def _prepare(self, item: InputItem) -> list[_Slot]:
+        if item.problem is not None:
+            return [Row(item.path, UNREADABLE, message=item.problem)]
+        try:
+            slots = self._face_slots(item.path, read_image(item.path))
+        except DecodeError as error:
+            return [Row(item.path, UNREADABLE, message=str(error))]
+        except Exception as error:  # one bad input must not end a run of thousands
+            return [Row(item.path, ERROR, message=f"{type(error).__name__}: {error}")]
+        if self._crops_dir is not None:
+            for slot in slots:
+                if isinstance(slot, _FaceCrop):
+                    self._save_crop(item.path, slot)
+        return slots
+
+    def _face_slots(self, path: str, image: np.ndarray) -> list[_Slot]:
+        if self._detector is None:
+            return [self._given_crop(path, image)]
+        faces = self._detector.detect(image)
+        if not faces:
+            return [Row(path, NO_FACE, message=NO_FACE_MESSAGE)]
+        height, width = image.shape[:2]
+        slots: list[_Slot] = []
+        for index, face in enumerate(faces if self._all_faces else faces[:1]):
+            if face.landmarks_inside(width, height):
+                slots.append(_FaceCrop(align_face(image, face.landmarks), index, face))
+            else:
+                slots.append(
+                    Row(
+                        path,
+                        NO_FACE,
+                        face=index,
+                        det_score=face.score,
+                        bbox=face.bbox,
+                        message=CUT_OFF_MESSAGE,
+                    )
+                )
+        return slots
+
+    def _given_crop(self, path: str, image: np.ndarray) -> _FaceCrop:
+        """--detector none: the image is taken as an aligned crop, resized if need be."""
+        height, width = image.shape[:2]
+        if (height, width) == (INPUT_SIZE, INPUT_SIZE):
+            return _FaceCrop(image, 0, None)
+        message = f"{width}x{height} is not an aligned {INPUT_SIZE}x{INPUT_SIZE} crop; resized"
+        self._warn(f"{path}: {message}")
+        resized = cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+        return _FaceCrop(resized, 0, None, message)
+
+    def _save_crop(self, path: str, slot: _FaceCrop) -> None:
+        # The hash of the full input path keeps crops of same-named files apart and gives
+        # the same name again on a resumed run.
+        digest = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+        name = f"{Path(path).stem}_{digest}_face{slot.face_index}.png"
+        encoded = cv2.imencode(".png", slot.crop)[1]
+        (self._crops_dir / name).write_bytes(encoded.tobytes())
+
+    def _finish(self, pending: list[tuple[str, list[_Slot]]]) -> Iterator[list[Row]]:
+        crops = [slot.crop for _, slots in pending for slot in slots if isinstance(slot, _FaceCrop)]
+        qualities: list[float] = []
+        for start in range(0, len(crops), self._batch_size):
+            qualities.extend(self._model.predict(crops[start : start + self._batch_size]).tolist())
+        scores = iter(qualities)
+        for path, slots in pending:
+            yield [
+                slot if isinstance(slot, Row) else _scored_row(path, slot, next(scores))
+                for slot in slots
+            ]
+
+
+def _scored_row(path: str, slot: _FaceCrop, quality: float) -> Row:
+    face = slot.face
+    return Row(
+        path,
+        OK,
+        face=slot.face_index,
+        quality=quality,
+        det_score=None if face is None else face.score,
+        bbox=None if face is None else face.bbox,
+        message=slot.message,
+    )

@@ -1,0 +1,121 @@
+"""One onnxruntime session of a quality model, fed as its own metadata says.
+
+A model written by `fiqa export` carries its preprocessing (input size, colour order, pixel
+scale, mean, std) as metadata properties; the contract's values stand in for any that a
+model lacks. The graph must have the contract's input and quality output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from fiqa_cli import model_contract as contract
+
+_DEFAULT_PIXEL_SCALE = 1.0 / 255.0
+_EXPECTED = (
+    f"expected an ONNX quality model written by `fiqa export`: input '{contract.INPUT_NAME}' "
+    f"(float32 Nx3x{contract.INPUT_SIZE}x{contract.INPUT_SIZE}) and output "
+    f"'{contract.QUALITY_OUTPUT}' (Nx1)"
+)
+
+
+class ModelError(Exception):
+    """The model file is missing, not ONNX, or does not follow the model contract."""
+
+
+class QualityModel:
+    """Maps aligned 112x112 BGR face crops to the model's raw quality scores."""
+
+    def __init__(self, path: Path, providers: list[str]):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found")
+        try:
+            self._session = ort.InferenceSession(str(self.path), providers=providers)
+        except Exception as error:  # onnxruntime raises its own types for bad graphs
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ModelError(
+                f"{self.path}: not a loadable ONNX model ({first_line}); {_EXPECTED}"
+            ) from None
+        self._check_graph()
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        self.input_size = int(metadata.get(contract.META_INPUT_SIZE, contract.INPUT_SIZE))
+        self.color_order = metadata.get(contract.META_COLOR_ORDER, contract.COLOR_ORDER)
+        if self.color_order not in ("RGB", "BGR"):
+            raise ModelError(f"{self.path}: unsupported colour order {self.color_order!r}")
+        pixel_scale = float(metadata.get(contract.META_PIXEL_SCALE, _DEFAULT_PIXEL_SCALE))
+        mean = _read_triplet(metadata, contract.META_MEAN, contract.MEAN, self.path)
+        std = _read_triplet(metadata, contract.META_STD, contract.STD, self.path)
+        # (pixel * scale - mean) / std folded into one multiply-add per channel
+        self._gain = (pixel_scale / std).astype(np.float32)
+        self._offset = (-mean / std).astype(np.float32)
+        self.metadata = dict(metadata)
+
+    @property
+    def active_providers(self) -> list[str]:
+        return list(self._session.get_providers())
+
+    def _check_graph(self) -> None:
+        inputs = {node.name: node for node in self._session.get_inputs()}
+        outputs = {node.name for node in self._session.get_outputs()}
+        node = inputs.get(contract.INPUT_NAME)
+        if node is None or contract.QUALITY_OUTPUT not in outputs:
+            raise ModelError(
+                f"{self.path}: {_EXPECTED}; found inputs {sorted(inputs)} and outputs "
+                f"{sorted(outputs)}"
+            )
+        shape = node.shape
+        fixed_dims = [dim if isinstance(dim, int) else None for dim in shape[1:]]
+        if node.type != "tensor(float)" or len(shape) != 4 or fixed_dims[0] not in (3, None):
+            raise ModelError(
+                f"{self.path}: input '{node.name}' is {node.type} {shape}; {_EXPECTED}"
+            )
+        # A graph exported with a fixed batch size is run that many crops at a time.
+        self._max_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+
+    def preprocess(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
+        """Crops (HxWx3 uint8 BGR) to the float32 NCHW tensor the model expects."""
+        size = (self.input_size, self.input_size)
+        batch = np.stack(
+            [
+                crop if crop.shape[:2] == size else cv2.resize(crop, size, cv2.INTER_AREA)
+                for crop in crops_bgr
+            ]
+        )
+        if self.color_order == "RGB":
+            batch = batch[..., ::-1]
+        tensor = batch.astype(np.float32) * self._gain + self._offset
+        return np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))
+
+    def predict(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
+        """Raw quality score per crop (1-D float array)."""
+        if not crops_bgr:
+            return np.zeros(0, np.float32)
+        tensor = self.preprocess(crops_bgr)
+        step = self._max_batch or len(tensor)
+        scores = [
+            self._session.run(
+                [contract.QUALITY_OUTPUT], {contract.INPUT_NAME: tensor[i : i + step]}
+            )[0]
+            for i in range(0, len(tensor), step)
+        ]
+        return np.concatenate(scores).reshape(len(tensor), -1)[:, 0]
+
+
+def _read_triplet(
+    metadata: dict[str, str], key: str, default: tuple[float, ...], path: Path
+) -> np.ndarray:
+    if key not in metadata:
+        return np.asarray(default, dtype=np.float32)
+    try:
+        values = np.asarray(json.loads(metadata[key]), dtype=np.float32).reshape(3)
+    except (ValueError, TypeError):
+        raise ModelError(
+            f"{path}: metadata {key}={metadata[key]!r} is not a JSON list of 3 numbers"
+        ) from None
+    return values

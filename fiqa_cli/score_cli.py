@@ -1,0 +1,219 @@
+"""`fiqa score`: quality scores for face photos, one row per input (or per face).
+
+Exit codes: 0 the run completed (per-input failures are rows), 1 fatal (model, detector,
+device or output unusable), 2 usage, 3 `--fail-under` not met by some input.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from contextlib import nullcontext
+from pathlib import Path
+
+import click
+
+from fiqa_cli.inputs import STDIN, InputItem, expand_inputs
+from fiqa_cli.paths import default_model_path
+from fiqa_cli.providers import DEVICES, DeviceError, fallback_notice, select_providers
+from fiqa_cli.rows import FORMATS, OK, ResumeError, Row, RowWriter, format_for, prepare_resume
+
+EXIT_FAIL_UNDER = 3
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", default="-", show_default=True, help="Output file; '-' is stdout.")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from --out's suffix, else csv."
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="FIQA_MODEL",
+    help="ONNX quality model written by `fiqa export` (default: the embedded model).",
+)
+@click.option(
+    "--detector",
+    type=click.Choice(("auto", "scrfd", "mtcnn", "none")),
+    default="auto",
+    show_default=True,
+    envvar="FIQA_DETECTOR",
+    help="auto: SCRFD if a local model exists, else MTCNN; none: inputs are aligned crops.",
+)
+@click.option(
+    "--detector-model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="SCRFD ONNX file (default: searched in insightface's model root).",
+)
+@click.option(
+    "--faces",
+    type=click.Choice(("largest", "all")),
+    default="largest",
+    show_default=True,
+    help="largest: one row per input for its biggest face; all: one row per face.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Face crops per inference batch, gathered across inputs.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    envvar="FIQA_DEVICE",
+    help="auto: CUDA when usable, else CPU (said once on stderr).",
+)
+@click.option(
+    "--save-crops",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the aligned crops the model saw to this folder.",
+)
+@click.option("--resume", is_flag=True, help="With --out FILE: skip inputs already in it, append.")
+@click.option(
+    "--fail-under",
+    type=float,
+    help="Exit 3 when any input has no scored face with quality at or above this value.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notices on stderr.")
+def score(
+    inputs: tuple[str, ...],
+    out: str,
+    fmt: str | None,
+    model: Path | None,
+    detector: str,
+    detector_model: Path | None,
+    faces: str,
+    batch_size: int,
+    device: str,
+    save_crops: Path | None,
+    resume: bool,
+    fail_under: float | None,
+    quiet: bool,
+) -> None:
+    """Score face photos: INPUT is an image, a folder (searched recursively) or '-' for
+    newline-separated paths on stdin, each answered as it arrives."""
+    to_stdout = out == "-"
+    if resume and to_stdout:
+        raise click.UsageError("--resume needs --out FILE")
+    if inputs.count(STDIN) > 1:
+        raise click.UsageError("'-' (stdin) may be given only once")
+    fmt = format_for(out, fmt)
+
+    def notice(message: str) -> None:
+        if not quiet:
+            click.echo(f"fiqa: {message}", err=True)
+
+    scorer = _build_scorer(
+        model, detector, detector_model, faces, batch_size, device, save_crops, notice
+    )
+    answered = _answered_before(Path(out), fmt) if resume else {}
+    answer_each = STDIN in inputs
+    items = (item for item in expand_inputs(inputs, sys.stdin) if item.path not in answered)
+    best = dict(answered)
+    write_header = not (resume and _has_content(out))
+    with _open_output(out, resume) as stream:
+        writer = RowWriter(stream, fmt, write_header=write_header)
+        with _progress(items, answer_each or quiet) as shown_items:
+            for rows in scorer.score(shown_items, answer_each=answer_each):
+                writer.write_input(rows)
+                best[rows[0].path] = _best_quality(rows)
+    if fail_under is not None:
+        failing = [
+            path for path, quality in best.items() if quality is None or quality < fail_under
+        ]
+        if failing:
+            notice(f"{len(failing)} of {len(best)} inputs have no face scored >= {fail_under}")
+            sys.exit(EXIT_FAIL_UNDER)
+
+
+def _build_scorer(model, detector, detector_model, faces, batch_size, device, save_crops, notice):
+    # Imported here so that `fiqa score --help` and usage errors do not load insightface.
+    from fiqa_cli.detect import DetectorError, create_detector
+    from fiqa_cli.pipeline import Scorer
+    from fiqa_cli.quality_model import ModelError, QualityModel
+
+    try:
+        providers = select_providers(device)
+        quality_model = QualityModel(_model_path(model), providers)
+        cpu_notice = fallback_notice(device, quality_model.active_providers)
+        face_detector = (
+            None if detector == "none" else create_detector(detector, detector_model, providers)
+        )
+    except (DeviceError, ModelError, DetectorError) as error:
+        raise click.ClickException(str(error)) from None
+    if cpu_notice:
+        notice(cpu_notice)
+    if face_detector is not None and detector == "auto":
+        notice(f"detector: {face_detector.name} ({face_detector.source})")
+    if save_crops is not None:
+        try:
+            save_crops.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise click.ClickException(f"cannot create {save_crops}: {error.strerror}") from None
+    return Scorer(
+        quality_model,
+        face_detector,
+        all_faces=faces == "all",
+        batch_size=batch_size,
+        crops_dir=save_crops,
+        warn=lambda message: notice(f"warning: {message}"),
+    )
+
+
+def _model_path(model: Path | None) -> Path:
+    if model is not None:
+        return model
+    path = default_model_path()
+    if not path.is_file():
+        raise click.ClickException(
+            f"the default quality model is missing ({path}): reinstall fiqa (its package "
+            "ships models/fiqa_default.onnx), or pass --model PATH / set FIQA_MODEL to an "
+            "ONNX model written by `fiqa export`"
+        )
+    return path
+
+
+def _answered_before(out: Path, fmt: str) -> dict[str, float | None]:
+    try:
+        return prepare_resume(out, fmt)
+    except ResumeError as error:
+        raise click.ClickException(f"cannot resume: {error}") from None
+    except OSError as error:
+        raise click.ClickException(f"cannot resume from {out}: {error.strerror}") from None
+
+
+def _has_content(out: str) -> bool:
+    return out != "-" and Path(out).is_file() and Path(out).stat().st_size > 0
+
+
+def _open_output(out: str, append: bool):
+    # surrogateescape writes file names that are not UTF-8 back as the bytes they were,
+    # instead of failing the run on them.
+    if out == "-":
+        sys.stdout.reconfigure(errors="surrogateescape")
+        return nullcontext(sys.stdout)
+    try:
+        return open(  # noqa: SIM115 - the caller's `with` closes it
+            out, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline=""
+        )
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror}") from None
+
+
+def _progress(items: Iterable[InputItem], hidden: bool):
+    """A progress bar over the inputs, on stderr and only when stderr is a terminal."""
+    if hidden or not sys.stderr.isatty():
+        return nullcontext(items)
+    listed = list(items)
+    return click.progressbar(listed, label="scoring", file=sys.stderr)
+
+
+def _best_quality(rows: list[Row]) -> float | None:
+    """The best quality as written (rounded), so that the gate agrees with the output."""
+    qualities = [row.values()["quality"] for row in rows if row.status == OK]
+    return max(qualities) if qualities else None

@@ -1,0 +1,203 @@
+"""Face detection and alignment on real photos, on every detector path (issues 2 and 7)."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from insightface.utils import face_align
+
+from fiqa_cli.align import align_face
+from fiqa_cli.decode import read_image
+from fiqa_cli.detect import DetectorError, create_detector, find_scrfd_model
+from fiqa_cli.mtcnn import find_weights_dir
+from fiqa_cli.samples import sample_photos
+
+BOOTH_SIZE = (400, 480)  # width, height of the simulated booth close-ups
+FRAMINGS = (0.5, 0.7, 0.9)  # face box height as a fraction of the image height
+CLOSEUP_COUNT = 50
+MIN_FOUND_RATE = 0.98
+
+
+@pytest.fixture(scope="module")
+def scrfd_model(shared_dir: Path) -> Path:
+    return shared_dir / "models" / "scrfd_500m_bnkps.onnx"
+
+
+@pytest.fixture(scope="module", params=["mtcnn", "scrfd"])
+def detector(request: pytest.FixtureRequest, scrfd_model: Path):
+    model = scrfd_model if request.param == "scrfd" else None
+    return create_detector(request.param, model)
+
+
+@pytest.fixture(scope="module")
+def group_photo() -> np.ndarray:
+    photos = {path.name: path for path in sample_photos()}
+    if "t1.jpg" not in photos:
+        pytest.skip("insightface's sample photo t1.jpg is not installed")
+    return read_image(photos["t1.jpg"])
+
+
+def _landmarks_inside_box(face, tolerance: float) -> bool:
+    low = face.bbox[:2] - tolerance
+    high = face.bbox[2:] + tolerance
+    return bool(np.all((face.landmarks >= low) & (face.landmarks <= high)))
+
+
+def test_group_photo_has_six_faces(detector, group_photo: np.ndarray) -> None:
+    faces = detector.detect(group_photo)
+    assert len(faces) == 6
+    areas = [face.area for face in faces]
+    assert areas == sorted(areas, reverse=True)
+    for face in faces:
+        assert 0.5 <= face.score <= 1.0
+        assert face.landmarks.shape == (5, 2)
+        assert _landmarks_inside_box(face, tolerance=2.0)
+        left_eye, right_eye, nose, mouth_left, mouth_right = face.landmarks
+        assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]
+        assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+        crop = align_face(group_photo, face.landmarks)
+        assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
+
+
+def test_alignment_maps_template_landmarks_to_themselves() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    template = face_align.arcface_dst
+    assert np.abs(align_face(image, template).astype(int) - image).max() <= 1
+    # the same face four times larger goes through the shrink-first path
+    large = cv2.resize(image, (448, 448), interpolation=cv2.INTER_NEAREST)
+    aligned = align_face(large, (template + 0.5) * 4 - 0.5)
+    difference = cv2.blur(aligned, (3, 3)).astype(int) - cv2.blur(image, (3, 3))
+    assert np.abs(difference).mean() < 10
+
+
+def test_detectors_agree_on_landmarks(lfw_images: Path, scrfd_model: Path) -> None:
+    mtcnn = create_detector("mtcnn")
+    scrfd = create_detector("scrfd", scrfd_model)
+    distances = []
+    for path in sorted(lfw_images.glob("*/*.jpg"))[::400][:20]:
+        image = read_image(path)
+        first, second = mtcnn.detect(image), scrfd.detect(image)
+        assert first and second, path
+        centre = _central_face(first), _central_face(second)
+        distances.append(np.linalg.norm(centre[0].landmarks - centre[1].landmarks, axis=1).mean())
+    assert np.median(distances) < 4.0  # pixels, on 250x250 photos with ~100 px faces
+
+
+def test_nothing_found_in_blank_or_tiny_images(detector) -> None:
+    assert detector.detect(np.full((300, 300, 3), 128, np.uint8)) == []
+    assert detector.detect(np.full((20, 20, 3), 128, np.uint8)) == []
+
+
+def test_very_large_image_keeps_original_coordinates(detector, group_photo: np.ndarray) -> None:
+    factor = 9.0  # 1280x886 -> 11520x7974
+    size = (round(group_photo.shape[1] * factor), round(group_photo.shape[0] * factor))
+    large = cv2.resize(group_photo, size, interpolation=cv2.INTER_LINEAR)
+    small_faces, large_faces = detector.detect(group_photo), detector.detect(large)
+    assert len(large_faces) == len(small_faces) == 6
+    errors = [
+        np.abs(big.landmarks / factor - small.landmarks).max()
+        for small, big in zip(_by_position(small_faces), _by_position(large_faces), strict=True)
+    ]
+    # resampling alone moves MTCNN's landmarks of the tilted face by a few pixels
+    assert np.median(errors) < 1.0 and max(errors) < 6.0
+    # the same face aligned from the large image looks like the one from the small image
+    # (alignment shrinks the large image with area averaging first, so it does not alias)
+    landmarks = small_faces[0].landmarks
+    aligned_small = align_face(group_photo, landmarks).astype(int)
+    aligned_large = align_face(large, (landmarks + 0.5) * factor - 0.5).astype(int)
+    assert np.abs(aligned_small - aligned_large).mean() < 4.0
+
+
+def test_auto_prefers_a_local_scrfd_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scrfd_model: Path
+) -> None:
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path))
+    pack = tmp_path / "models" / "buffalo_s"
+    pack.mkdir(parents=True)
+    # a landmark model of the same pack must not be mistaken for the detector
+    shutil.copy(find_weights_dir() / "pnet.onnx", pack / "2d106det.onnx")
+    assert find_scrfd_model() is None
+    assert create_detector("auto").name == "mtcnn"
+    shutil.copy(scrfd_model, pack / "det_500m.onnx")
+    assert find_scrfd_model() == pack / "det_500m.onnx"
+    assert create_detector("auto").name == "scrfd"
+
+
+def test_scrfd_errors_name_the_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path))
+    with pytest.raises(DetectorError, match="no SCRFD model found"):
+        create_detector("scrfd")
+    with pytest.raises(DetectorError, match="not found"):
+        create_detector("scrfd", tmp_path / "missing.onnx")
+    with pytest.raises(DetectorError, match="not an SCRFD face detector"):
+        create_detector("scrfd", find_weights_dir() / "onet.onnx")
+    text_file = tmp_path / "det.onnx"
+    text_file.write_text("not a model")
+    with pytest.raises(DetectorError, match="cannot load"):
+        create_detector("scrfd", text_file)
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_booth_closeups_are_found_and_aligned_alike(
+    detector, lfw_images: Path, framing: float
+) -> None:
+    """Issue 7: faces filling 50-90% of the frame are found, with the same landmarks."""
+    paths = sorted(lfw_images.glob("*/*.jpg"))[13::89][:CLOSEUP_COUNT]
+    found, errors = 0, []
+    for path in paths:
+        image = read_image(path)
+        reference = _central_face(detector.detect(image))
+        closeup, to_closeup = _booth_closeup(image, reference.bbox, framing)
+        faces = detector.detect(closeup)
+        if not faces:
+            continue
+        found += 1
+        back = _apply(cv2.invertAffineTransform(to_closeup), faces[0].landmarks)
+        errors.append(_crop_distance(reference.landmarks, back))
+    assert found >= MIN_FOUND_RATE * len(paths), f"{found}/{len(paths)} close-ups found"
+    # landmark distance in the 112x112 aligned crop, worst of the five points per face
+    assert np.median(errors) < 3.0
+    assert np.percentile(errors, 90) < 5.0
+
+
+def _booth_closeup(
+    image: np.ndarray, box: np.ndarray, framing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A BOOTH_SIZE image whose height is the face box height / framing, centred on the face."""
+    width, height = BOOTH_SIZE
+    scale = framing * height / (box[3] - box[1])
+    centre = (box[:2] + box[2:]) / 2
+    to_closeup = np.array(
+        [
+            [scale, 0, width / 2 - scale * centre[0]],
+            [0, scale, height / 2 - scale * centre[1]],
+        ],
+        np.float32,
+    )
+    closeup = cv2.warpAffine(image, to_closeup, BOOTH_SIZE, borderMode=cv2.BORDER_REPLICATE)
+    return closeup, to_closeup
+
+
+def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def _crop_distance(reference: np.ndarray, other: np.ndarray) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        to_crop = face_align.estimate_norm(reference, 112)
+    return float(np.linalg.norm(_apply(to_crop, other) - _apply(to_crop, reference), axis=1).max())
+
+
+def _central_face(faces):
+    """The face nearest the centre of a 250x250 LFW photo (the labelled person)."""
+    return min(faces, key=lambda face: np.abs((face.bbox[:2] + face.bbox[2:]) / 2 - 125).sum())
+
+
+def _by_position(faces):
+    return sorted(faces, key=lambda face: (face.bbox[0], face.bbox[1]))

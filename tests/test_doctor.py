@@ -1,0 +1,53 @@
+"""`fiqa doctor`: reports packages, providers and models, and fails when scoring cannot work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fiqa_cli.cli import main
+
+
+def run_doctor(*args: object):
+    return CliRunner().invoke(main, ["doctor", *map(str, args)])
+
+
+@pytest.fixture(autouse=True)
+def no_environment_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FIQA_MODEL", raising=False)
+    monkeypatch.delenv("FIQA_DEVICE", raising=False)
+
+
+def test_healthy_installation(random_onnx_model: Path) -> None:
+    result = run_doctor("--model", random_onnx_model, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    for expected in ("onnxruntime:", "insightface:", "numpy:", "torch:", "CPUExecutionProvider"):
+        assert expected in result.output
+    assert f"quality model: {random_onnx_model} (mobilefacenet)" in result.output
+    assert "MTCNN weights: " in result.output and "ok: fiqa score can run" in result.output
+
+
+def test_missing_default_model_is_a_problem(tmp_path: Path, monkeypatch) -> None:
+    missing = tmp_path / "fiqa_default.onnx"
+    monkeypatch.setattr("fiqa_cli.doctor.default_model_path", lambda: missing)
+    result = run_doctor("--device", "cpu")
+    assert result.exit_code == 1
+    assert f"default quality model: missing ({missing})" in result.output
+
+
+def test_unusable_model_is_a_problem(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_text("not onnx")
+    result = run_doctor("--model", broken, "--device", "cpu")
+    assert result.exit_code == 1 and "not a loadable ONNX model" in result.output
+
+
+def test_cuda_asked_but_missing_prints_the_fix(random_onnx_model: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this machine has CUDA; the missing-CUDA path cannot be shown")
+    result = run_doctor("--model", random_onnx_model, "--device", "cuda")
+    assert result.exit_code == 1
+    assert "pip install --force-reinstall --no-deps onnxruntime-gpu" in result.output

@@ -1,0 +1,180 @@
+"""Training images stored as ROOT/IDENTITY/*.jpg: aligned 112x112 crops, or raw photos.
+
+A 112x112 image is taken as an ArcFace-aligned crop. Any other image is a raw photo: it is
+detected and aligned with the same code `fiqa score` uses, and the crop is kept on disk so that
+later epochs, ranks and resumed runs read it instead of detecting again. Photos without a face
+are dropped (and remembered as such). When a photo holds several faces, the largest is taken:
+labelled datasets such as LFW centre the labelled person, who is normally also the largest face.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fiqa_cli.decode import DecodeError, read_image
+from fiqa_cli.model_contract import INPUT_SIZE
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+
+
+class AlignedCropCache:
+    """Maps an image file to the file of its aligned 112x112 crop, detecting at most once.
+
+    Crops of raw photos are PNG files under cache_dir/DETECTOR/, named by a hash of the photo's
+    resolved path; a photo without a face leaves an empty `.noface` marker instead.
+    """
+
+    def __init__(
+        self, cache_dir: Path, detector_name: str = "auto", detector_model: Path | None = None
+    ) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.detector_name = detector_name
+        self.detector_model = detector_model
+        self._detector = None
+
+    def _detector_instance(self):
+        from fiqa_cli.detect import create_detector
+
+        if self._detector is None:
+            self._detector = create_detector(self.detector_name, self.detector_model)
+        return self._detector
+
+    def crop_path(self, image_path: Path) -> Path | None:
+        """The aligned crop of `image_path` (the file itself if already aligned); None: no face.
+
+        Raises fiqa_cli.decode.DecodeError for a file that holds no readable image.
+        """
+        key = hashlib.sha256(str(Path(image_path).resolve()).encode()).hexdigest()[:32]
+        folder = self.cache_dir / self.detector_name
+        crop_file, no_face_file = folder / f"{key}.png", folder / f"{key}.noface"
+        if crop_file.is_file():
+            return crop_file
+        if no_face_file.is_file():
+            return None
+        image = read_image(image_path)
+        if image.shape[:2] == (INPUT_SIZE, INPUT_SIZE):
+            return image_path
+        # Imported here: alignment pulls in insightface, which aligned-crop datasets never need.
+        from fiqa_cli.align import align_face
+
+        faces = self._detector_instance().detect(image)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not faces:
+            no_face_file.touch()
+            return None
+        # Written under a temporary name so that a killed run never leaves half a PNG behind.
+        partial = folder / f"{key}.partial.png"
+        cv2.imwrite(str(partial), align_face(image, faces[0].landmarks))
+        partial.replace(crop_file)
+        return crop_file
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def aligned_crops(
+    image_paths: Iterable[Path], cache: AlignedCropCache, progress_every: int = 500
+) -> dict[Path, Path]:
+    """Crop files of the images that hold a face, keyed by image; reports progress on stderr."""
+    crops = {}
+    for done, image_path in enumerate(image_paths, start=1):
+        try:
+            crop = cache.crop_path(image_path)
+        except DecodeError as error:
+            print(f"skipping {image_path}: {error}", file=sys.stderr)
+            continue
+        if crop is not None:
+            crops[image_path] = crop
+        if done % progress_every == 0:
+            print(f"aligning faces: {done} images ({len(crops)} with a face)", file=sys.stderr)
+    return crops
+
+
+class FaceImageFolder:
+    """Aligned crops of ROOT/IDENTITY/* as a map-style dataset of (transform(rgb), label).
+
+    Labels number the kept identities in sorted order. An identity is kept when at least
+    `min_images_per_id` of its images hold a face.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        cache: AlignedCropCache,
+        *,
+        min_images_per_id: int = 1,
+        transform: Callable[[np.ndarray], Any] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.transform = transform
+        identity_dirs = sorted(d for d in self.root.iterdir() if d.is_dir())
+        if not identity_dirs:
+            raise ValueError(
+                f"{self.root} holds no identity folders (expected ROOT/IDENTITY/*.jpg)"
+            )
+        images = {d.name: image_files(d) for d in identity_dirs}
+        crops = aligned_crops([image for found in images.values() for image in found], cache)
+        self.samples: list[tuple[Path, int]] = []
+        self.identities: list[str] = []
+        for identity, identity_images in images.items():
+            identity_crops = [crops[image] for image in identity_images if image in crops]
+            if len(identity_crops) < min_images_per_id:
+                continue
+            label = len(self.identities)
+            self.identities.append(identity)
+            self.samples.extend((crop, label) for crop in identity_crops)
+        if not self.samples:
+            raise ValueError(
+                f"no identity in {self.root} has {min_images_per_id} or more images with a face"
+            )
+        self.num_classes = len(self.identities)
+        self.fingerprint = self._fingerprint()
+
+    def _fingerprint(self) -> str:
+        digest = hashlib.sha256(b"image-folder\0")
+        for crop, label in self.samples:
+            digest.update(f"{crop.name}\t{crop.stat().st_size}\t{label}\n".encode())
+        return digest.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, item: int) -> tuple[Any, int]:
+        crop, label = self.samples[item]
+        rgb = read_crop_rgb(crop)
+        return (self.transform(rgb) if self.transform else rgb), label
+
+
+def read_crop_rgb(crop: Path) -> np.ndarray:
+    bgr = cv2.imread(str(crop), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"cannot read the aligned crop {crop}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_lfw_pairs(pairs_path: Path, image_root: Path) -> list[tuple[Path, Path, bool]]:
+    """(image_a, image_b, same_person) for each pair in an LFW `pairs.txt` file.
+
+    Lines are `NAME i j` (a genuine pair) or `NAME1 i NAME2 j` (an impostor pair), pointing to
+    IMAGE_ROOT/NAME/NAME_000i.jpg; a header line with counts only is skipped.
+    """
+
+    def image(name: str, number: str) -> Path:
+        return Path(image_root) / name / f"{name}_{int(number):04d}.jpg"
+
+    pairs = []
+    for line in Path(pairs_path).read_text().splitlines():
+        fields = line.split()
+        if len(fields) == 3:
+            pairs.append((image(fields[0], fields[1]), image(fields[0], fields[2]), True))
+        elif len(fields) == 4:
+            pairs.append((image(fields[0], fields[1]), image(fields[2], fields[3]), False))
+    return pairs

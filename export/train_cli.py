@@ -1,0 +1,137 @@
+"""`fiqa train`, also run as `torchrun --nproc_per_node N -m fiqa_cli.export.train ...`.
+
+Both entry points share this one click command. torch is imported only once the command runs,
+so `fiqa train --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fiqa_cli.detect import DETECTORS
+from fiqa_cli.model_contract import CR_FORMULA_PAPER, CR_FORMULA_RELEASED
+
+# The names of fiqa_cli.export.backbones.BACKBONES, listed here so that --help needs no torch
+# (tests/test_train.py checks that the two agree).
+ARCHITECTURES = ("iresnet18", "iresnet34", "iresnet50", "iresnet100", "mobilefacenet")
+
+
+def _fractions(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    try:
+        fractions = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter("expected comma-separated numbers, e.g. 0.6,0.8,0.95") from None
+    if not all(0 < fraction <= 1 for fraction in fractions):
+        raise click.BadParameter("milestones are fractions of all training steps, in (0, 1]")
+    return fractions
+
+
+existing_path = click.Path(exists=True, path_type=Path)
+
+
+@click.command("train")
+@click.option(
+    "--data",
+    required=True,
+    type=existing_path,
+    help="RecordIO folder (train.rec, train.idx[, property]) or ROOT/IDENTITY/*.jpg.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run folder: checkpoint.pt, log.jsonl, aligned-crops/.",
+)
+@click.option("--arch", type=click.Choice(ARCHITECTURES), default="iresnet50", show_default=True)
+@click.option("--embedding-size", type=int, default=512, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=34, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=128, show_default=True, help="Per process."
+)
+@click.option(
+    "--lr",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Learning rate for 512 images per step in total; scaled linearly with the "
+    "total batch (batch size x processes), as in the released code.",
+)
+@click.option(
+    "--lr-milestones",
+    callback=_fractions,
+    help="Divide the lr by 10 at these fractions of all steps "
+    "[default: 20/34,28/34,32/34 as released].",
+)
+@click.option("--warmup-epochs", type=float, default=0.0, show_default=True)
+@click.option(
+    "--cr-formula",
+    type=click.Choice([CR_FORMULA_PAPER, CR_FORMULA_RELEASED]),
+    default=CR_FORMULA_PAPER,
+    show_default=True,
+    help="paper: CCS/(NNCCS+1+eps); released: CCS/(NNCCS+eps).",
+)
+@click.option(
+    "--quality-weight",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Weight of the certainty-ratio regression loss.",
+)
+@click.option(
+    "--augment-degradations",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of samples given a random blur/downscale/JPEG/noise/darkening.",
+)
+@click.option(
+    "--min-images-per-id",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Drop image-folder identities with fewer images that hold a face.",
+)
+@click.option(
+    "--detector",
+    type=click.Choice(DETECTORS),
+    default="auto",
+    show_default=True,
+    help="Face detector for raw photos in image folders (as in `fiqa score`).",
+)
+@click.option("--detector-model", type=existing_path, help="Detector model file.")
+@click.option("--num-workers", type=click.IntRange(0), default=4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(1),
+    help="Stop after this many steps; the lr schedule still spans all epochs.",
+)
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option(
+    "--val-pairs",
+    type=existing_path,
+    help="LFW-format pairs.txt: log verification accuracy while training.",
+)
+@click.option(
+    "--val-root",
+    type=existing_path,
+    help="Image root of --val-pairs: ROOT/NAME/NAME_0001.jpg.",
+)
+@click.option("--eval-every", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--log-every", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--save-every", type=click.IntRange(1), default=1000, show_default=True)
+def train_command(lr_milestones: tuple[float, ...] | None, **options) -> None:
+    """Train a CR-FIQA model (backbone + quality head) and write OUT/checkpoint.pt.
+
+    Under `torchrun --nproc_per_node N -m fiqa_cli.export.train` the same options run data
+    parallel on N processes (NCCL on GPUs, gloo on CPUs).
+    """
+    if (options["val_pairs"] is None) != (options["val_root"] is None):
+        raise click.UsageError("--val-pairs and --val-root go together")
+    from fiqa_cli.export.train import RELEASED_MILESTONES, TrainConfig, train
+
+    train(TrainConfig(lr_milestones=lr_milestones or RELEASED_MILESTONES, **options))

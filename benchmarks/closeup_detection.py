@@ -15,26 +15,29 @@ from __future__ import annotations
 import argparse
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 from insightface import model_zoo
-from insightface.utils import face_align
 
 from fiqa_cli.decode import read_image
-from fiqa_cli.detect import Detector, Face, FaceDetector, create_detector
+from fiqa_cli.detect import Detector, FaceDetector, create_detector
 from fiqa_cli.model_contract import INPUT_SIZE
 from fiqa_cli.providers import CPU
 from fiqa_cli.scrfd import DETECTION_INPUT_SIZE, SCORE_THRESHOLD
+from fiqa_cli.synthetic import (
+    BOOTH_FRAMINGS,
+    BOOTH_SIZE,
+    booth_closeup,
+    central_face,
+    crop_distance,
+    transform_points,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BOOTH_SIZE = (400, 480)  # width, height
-FRAMINGS = (0.5, 0.7, 0.9)  # face box height as a fraction of the close-up height
 SCRFD_MODELS = {"500m": "scrfd_500m_bnkps.onnx", "2.5g": "scrfd_2.5g_bnkps.onnx"}
-LFW_PHOTO_CENTRE = 125.0  # the labelled person sits at the centre of the 250x250 photo
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ def _sample_photos(lfw_images: Path, count: int, seed: int) -> list[Photo]:
     photos = []
     for index in np.random.default_rng(seed).permutation(len(paths)):
         image = read_image(paths[index])
-        face = _central_face(framer.detect(image))
+        # the labelled person sits at the centre of the photo
+        face = central_face(framer.detect(image), image.shape)
         if face is not None:
             photos.append(Photo(paths[index], image, face.bbox))
         if len(photos) == count:
@@ -117,12 +121,12 @@ def _detector_paths(models: Path) -> list[tuple[str, Detector]]:
 
 
 def _measure(detector: Detector, photos: list[Photo]) -> dict[float, FramingResult]:
-    references = [_central_face(detector.detect(photo.image)) for photo in photos]
+    references = [central_face(detector.detect(photo.image), photo.image.shape) for photo in photos]
     results = {}
-    for framing in FRAMINGS:
+    for framing in BOOTH_FRAMINGS:
         found, errors, seconds = 0, [], []
         for photo, reference in zip(photos, references, strict=True):
-            closeup, to_closeup = _booth_closeup(photo.image, photo.face_box, framing)
+            closeup, to_closeup = booth_closeup(photo.image, photo.face_box, framing)
             start = time.perf_counter()
             faces = detector.detect(closeup)
             seconds.append(time.perf_counter() - start)
@@ -130,47 +134,11 @@ def _measure(detector: Detector, photos: list[Photo]) -> dict[float, FramingResu
                 continue
             found += 1
             if reference is not None:
-                in_photo = _transform(cv2.invertAffineTransform(to_closeup), faces[0].landmarks)
-                errors.append(_crop_distance(reference.landmarks, in_photo))
+                from_closeup = cv2.invertAffineTransform(to_closeup)
+                in_photo = transform_points(from_closeup, faces[0].landmarks)
+                errors.append(crop_distance(reference.landmarks, in_photo))
         results[framing] = FramingResult(found, len(photos), errors, seconds)
     return results
-
-
-def _booth_closeup(
-    image: np.ndarray, face_box: np.ndarray, framing: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The close-up centred on the face box, and the 2x3 affine map from photo to close-up.
-    Areas outside the photo repeat its border pixels, as a real background would continue."""
-    width, height = BOOTH_SIZE
-    scale = framing * height / (face_box[3] - face_box[1])
-    centre_x, centre_y = (face_box[:2] + face_box[2:]) / 2
-    to_closeup = np.float32(
-        [[scale, 0, width / 2 - scale * centre_x], [0, scale, height / 2 - scale * centre_y]]
-    )
-    closeup = cv2.warpAffine(image, to_closeup, BOOTH_SIZE, borderMode=cv2.BORDER_REPLICATE)
-    return closeup, to_closeup
-
-
-def _transform(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return points @ affine[:, :2].T + affine[:, 2]
-
-
-def _crop_distance(reference: np.ndarray, landmarks: np.ndarray) -> float:
-    """Largest landmark distance in the aligned crop that `reference` defines."""
-    with warnings.catch_warnings():
-        # insightface calls a scikit-image API deprecated in 0.26
-        warnings.simplefilter("ignore", FutureWarning)
-        to_crop = face_align.estimate_norm(reference, INPUT_SIZE)
-    offsets = _transform(to_crop, landmarks) - _transform(to_crop, reference)
-    return float(np.linalg.norm(offsets, axis=1).max())
-
-
-def _central_face(faces: list[Face]) -> Face | None:
-    if not faces:
-        return None
-    centres = [(face.bbox[:2] + face.bbox[2:]) / 2 for face in faces]
-    offsets = [np.abs(centre - LFW_PHOTO_CENTRE).sum() for centre in centres]
-    return faces[int(np.argmin(offsets))]
 
 
 def _table_row(label: str, framing: float, result: FramingResult) -> list[str]:

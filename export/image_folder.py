@@ -19,9 +19,8 @@ import cv2
 import numpy as np
 
 from fiqa_cli.decode import DecodeError, read_image
+from fiqa_cli.image_files import identity_images
 from fiqa_cli.model_contract import INPUT_SIZE
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 
 class AlignedCropCache:
@@ -76,10 +75,6 @@ class AlignedCropCache:
         return crop_file
 
 
-def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
 def aligned_crops(
     image_paths: Iterable[Path], cache: AlignedCropCache, progress_every: int = 500
 ) -> dict[Path, Path]:
@@ -115,17 +110,16 @@ class FaceImageFolder:
     ) -> None:
         self.root = Path(root)
         self.transform = transform
-        identity_dirs = sorted(d for d in self.root.iterdir() if d.is_dir())
-        if not identity_dirs:
+        images = dict(identity_images(self.root))
+        if not images:
             raise ValueError(
                 f"{self.root} holds no identity folders (expected ROOT/IDENTITY/*.jpg)"
             )
-        images = {d.name: image_files(d) for d in identity_dirs}
         crops = aligned_crops([image for found in images.values() for image in found], cache)
         self.samples: list[tuple[Path, int]] = []
         self.identities: list[str] = []
-        for identity, identity_images in images.items():
-            identity_crops = [crops[image] for image in identity_images if image in crops]
+        for identity, found in images.items():
+            identity_crops = [crops[image] for image in found if image in crops]
             if len(identity_crops) < min_images_per_id:
                 continue
             label = len(self.identities)
@@ -158,23 +152,3 @@ def read_crop_rgb(crop: Path) -> np.ndarray:
     if bgr is None:
         raise OSError(f"cannot read the aligned crop {crop}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def read_lfw_pairs(pairs_path: Path, image_root: Path) -> list[tuple[Path, Path, bool]]:
-    """(image_a, image_b, same_person) for each pair in an LFW `pairs.txt` file.
-
-    Lines are `NAME i j` (a genuine pair) or `NAME1 i NAME2 j` (an impostor pair), pointing to
-    IMAGE_ROOT/NAME/NAME_000i.jpg; a header line with counts only is skipped.
-    """
-
-    def image(name: str, number: str) -> Path:
-        return Path(image_root) / name / f"{name}_{int(number):04d}.jpg"
-
-    pairs = []
-    for line in Path(pairs_path).read_text().splitlines():
-        fields = line.split()
-        if len(fields) == 3:
-            pairs.append((image(fields[0], fields[1]), image(fields[0], fields[2]), True))
-        elif len(fields) == 4:
-            pairs.append((image(fields[0], fields[1]), image(fields[2], fields[3]), False))
-    return pairs

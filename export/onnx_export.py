@@ -25,7 +25,8 @@ from torch import nn
 from fiqa_cli import __version__, model_contract
 from fiqa_cli.decode import DecodeError, read_image
 from fiqa_cli.export.checkpoint import load_backbone
-from fiqa_cli.inputs import IMAGE_SUFFIXES
+from fiqa_cli.image_files import IMAGE_SUFFIXES, image_files
+from fiqa_cli.model_input import crops_to_input
 
 DEFAULT_OPSET = 17
 # Largest relative output difference (see `relative_difference`) an export may show against
@@ -34,7 +35,6 @@ PARITY_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
 RANDOM_PARITY_BATCH = 8
 MAX_PARITY_IMAGES = 32
 PARITY_SEED = 0
-PIXEL_SCALE = 1.0 / 255.0
 BATCH_AXIS = "batch"
 # Tracing with a batch of 2 keeps the exporter from folding the batch size into the graph.
 _TRACE_BATCH = 2
@@ -122,7 +122,7 @@ def model_metadata(
         model_contract.META_COLOR_ORDER: model_contract.COLOR_ORDER,
         model_contract.META_MEAN: json.dumps(list(model_contract.MEAN)),
         model_contract.META_STD: json.dumps(list(model_contract.STD)),
-        model_contract.META_PIXEL_SCALE: repr(PIXEL_SCALE),
+        model_contract.META_PIXEL_SCALE: repr(model_contract.PIXEL_SCALE),
         model_contract.META_ALIGNMENT: model_contract.ALIGNMENT_TEMPLATE,
         model_contract.META_CR_FORMULA: cr_formula,
         model_contract.META_SOURCE_SHA256: source_sha256,
@@ -263,13 +263,6 @@ def relative_difference(reference: np.ndarray, candidate: np.ndarray) -> float:
     return difference if np.isfinite(difference) else float("inf")
 
 
-def crops_to_input(crops_bgr: list[np.ndarray]) -> np.ndarray:
-    """Aligned BGR uint8 crops to the contract's float32 NCHW RGB input."""
-    rgb = np.stack(crops_bgr)[..., ::-1].astype(np.float32) * PIXEL_SCALE
-    normalised = (rgb - np.float32(model_contract.MEAN)) / np.float32(model_contract.STD)
-    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2), dtype=np.float32)
-
-
 def _parity_input(images_dir: str | os.PathLike[str] | None) -> tuple[np.ndarray, str]:
     if images_dir is None:
         size = model_contract.INPUT_SIZE
@@ -277,23 +270,15 @@ def _parity_input(images_dir: str | os.PathLike[str] | None) -> tuple[np.ndarray
         batch = generator.uniform(-1.0, 1.0, (RANDOM_PARITY_BATCH, 3, size, size))
         return batch.astype(np.float32), f"{RANDOM_PARITY_BATCH} seeded random inputs"
     images_dir = Path(images_dir)
-    paths = _image_files(images_dir)[:MAX_PARITY_IMAGES]
+    if not images_dir.is_dir():
+        raise ExportError(f"--parity-images {images_dir} is not a folder")
+    paths = image_files(images_dir)[:MAX_PARITY_IMAGES]
     if not paths:
         raise ExportError(
             f"--parity-images {images_dir} holds no images ({' '.join(sorted(IMAGE_SUFFIXES))})"
         )
     crops = [_read_crop(path) for path in paths]
     return crops_to_input(crops), f"{len(crops)} aligned crops from {images_dir}"
-
-
-def _image_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise ExportError(f"--parity-images {folder} is not a folder")
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-    )
 
 
 def _read_crop(path: Path) -> np.ndarray:

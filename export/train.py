@@ -20,7 +20,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -28,17 +27,17 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from fiqa_cli import model_contract
+from fiqa_cli import model_contract, synthetic
 from fiqa_cli.export.backbones import create_backbone
 from fiqa_cli.export.image_folder import (
     AlignedCropCache,
     FaceImageFolder,
     aligned_crops,
     read_crop_rgb,
-    read_lfw_pairs,
 )
 from fiqa_cli.export.loss import CRFIQALoss, LossParts
 from fiqa_cli.export.recordio import RecordIODataset
+from fiqa_cli.lfw_pairs import read_lfw_pairs
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -94,31 +93,32 @@ def to_input_tensor(rgb: np.ndarray) -> torch.Tensor:
     return (pixels - mean) / std
 
 
-def _blur(rgb: np.ndarray, strength: float) -> np.ndarray:
-    return cv2.GaussianBlur(rgb, (0, 0), sigmaX=0.5 + 2.5 * strength)
+@dataclasses.dataclass(frozen=True)
+class TrainingDegradation:
+    """One kind of fiqa_cli.synthetic degradation, at a strength drawn between the one where
+    its physical parameter is `weakest` (a visible degradation) and the strongest."""
+
+    kind: str
+    weakest: float
+
+    def __call__(self, rgb: np.ndarray, draw: float) -> np.ndarray:
+        """Degrade at the strength that `draw`, uniform in [0, 1], picks from the range."""
+        lowest = synthetic.degradation_strength(self.kind, self.weakest)
+        strength = lowest + (1.0 - lowest) * draw
+        # Noise comes from torch's generator too, which DataLoader seeds per worker.
+        rng = np.random.default_rng(int(torch.randint(2**31, ())))
+        return synthetic.degrade(
+            rgb, self.kind, strength, color_order=model_contract.COLOR_ORDER, rng=rng
+        )
 
 
-def _downscale(rgb: np.ndarray, strength: float) -> np.ndarray:
-    side = round(rgb.shape[0] / (1.5 + 4.5 * strength))
-    small = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, rgb.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-
-
-def _jpeg(rgb: np.ndarray, strength: float) -> np.ndarray:
-    _, encoded = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, round(40 - 35 * strength)])
-    return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
-
-
-def _noise(rgb: np.ndarray, strength: float) -> np.ndarray:
-    noise = torch.randn(rgb.shape).numpy() * (4.0 + 16.0 * strength)
-    return np.clip(rgb + noise, 0, 255).astype(np.uint8)
-
-
-def _darken(rgb: np.ndarray, strength: float) -> np.ndarray:
-    return (rgb * (0.75 - 0.5 * strength)).astype(np.uint8)
-
-
-DEGRADATIONS = (_blur, _downscale, _jpeg, _noise, _darken)
+DEGRADATIONS = (
+    TrainingDegradation("blur", weakest=0.5),  # Gaussian sigma, pixels
+    TrainingDegradation("downscale", weakest=1.5),  # shrink factor
+    TrainingDegradation("jpeg", weakest=40),  # JPEG quality
+    TrainingDegradation("noise", weakest=4.0),  # noise std, grey levels
+    TrainingDegradation("underexposure", weakest=0.75),  # exposure factor
+)
 
 
 class TrainTransform:
@@ -135,8 +135,8 @@ class TrainTransform:
         if torch.rand(()) < 0.5:
             rgb = rgb[:, ::-1]
         if torch.rand(()) < self.degradation_fraction:
-            degrade = DEGRADATIONS[int(torch.randint(len(DEGRADATIONS), ()))]
-            rgb = degrade(np.ascontiguousarray(rgb), float(torch.rand(())))
+            degradation = DEGRADATIONS[int(torch.randint(len(DEGRADATIONS), ()))]
+            rgb = degradation(np.ascontiguousarray(rgb), float(torch.rand(())))
         return to_input_tensor(rgb)
 
 

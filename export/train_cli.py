@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.detect import DETECTORS
 from fiqa_cli.model_contract import CR_FORMULA_PAPER, CR_FORMULA_RELEASED
+from fiqa_cli.options import detector_model_option, detector_option
 
 # The names of fiqa_cli.export.backbones.BACKBONES, listed here so that --help needs no torch
 # (tests/test_train.py checks that the two agree).
@@ -95,14 +95,10 @@ existing_path = click.Path(exists=True, path_type=Path)
     show_default=True,
     help="Drop image-folder identities with fewer images that hold a face.",
 )
-@click.option(
-    "--detector",
-    type=click.Choice(DETECTORS),
-    default="auto",
-    show_default=True,
-    help="Face detector for raw photos in image folders (as in `fiqa score`).",
+@detector_option(
+    "Face detector for raw photos in image folders (as in `fiqa score`).", allow_none=False
 )
-@click.option("--detector-model", type=existing_path, help="Detector model file.")
+@detector_model_option(must_exist=True)
 @click.option("--num-workers", type=click.IntRange(0), default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(

@@ -7,11 +7,44 @@ recognition model at hand.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
+if TYPE_CHECKING:
+    from fiqa_cli.edc import Comparisons
+    from fiqa_cli.evaluation_set import EvaluationSet
+
+BASELINE_NAMES = (
+    "random",
+    "box-size",
+    "detector-confidence",
+    "sharpness",
+    "exposure",
+    "contrast",
+    "oracle",
+)
 # Mid-grey: crops whose mean luminance is furthest from it are called badly exposed.
 _MID_GREY = 127.5
+
+
+def baseline_qualities(
+    evaluation_set: EvaluationSet, comparisons: Comparisons, seed: int
+) -> dict[str, np.ndarray]:
+    """Every baseline on the evaluated crops; box and detector ones need detections."""
+    crops = evaluation_set.crops
+    qualities = {"random": random_quality(len(crops), seed)}
+    if evaluation_set.bboxes is not None:
+        qualities["box-size"] = box_size(evaluation_set.bboxes)
+        qualities["detector-confidence"] = evaluation_set.det_scores
+    qualities["sharpness"] = sharpness(crops)
+    qualities["exposure"] = exposure(crops)
+    qualities["contrast"] = contrast(crops)
+    qualities["oracle"] = oracle_quality(
+        len(crops), comparisons.mated_a, comparisons.mated_b, comparisons.mated_scores
+    )
+    return qualities
 
 
 def random_quality(count: int, seed: int) -> np.ndarray:

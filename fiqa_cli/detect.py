@@ -14,10 +14,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from fiqa_cli.options import DETECTORS, NO_DETECTOR
 from fiqa_cli.paths import insightface_model_root
 from fiqa_cli.providers import CPU
 
-DETECTORS = ("auto", "scrfd", "mtcnn")
 # Larger images are shrunk for detection only; boxes and landmarks are mapped back so that
 # alignment samples the full-resolution image.
 DETECTION_MAX_SIDE = 1280
@@ -109,6 +109,13 @@ def create_detector(
             "(e.g. det_10g.onnx of insightface's buffalo_l pack) or use --detector mtcnn"
         )
     return _create_scrfd(scrfd_path, providers)
+
+
+def create_optional_detector(
+    name: str, model_path: Path | None = None, providers: list[str] | None = None
+) -> Detector | None:
+    """`create_detector(name)`, or None for `none`: the inputs are aligned crops already."""
+    return None if name == NO_DETECTOR else create_detector(name, model_path, providers)
 
 
 def _create_scrfd(path: Path, providers: list[str]) -> FaceDetector:

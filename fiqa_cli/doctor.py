@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
+from fiqa_cli.options import device_option, model_option
 from fiqa_cli.paths import default_model_path, insightface_model_root
-from fiqa_cli.providers import CPU, CUDA, CUDA_FIX, DEVICES
+from fiqa_cli.providers import CPU, CUDA, CUDA_FIX
 
 # Distribution names; torch is reported without being imported (importing it takes seconds).
 PACKAGES = (
@@ -40,19 +41,9 @@ def installed_versions() -> dict[str, str | None]:
 
 
 @click.command()
-@click.option(
-    "--model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="FIQA_MODEL",
-    help="Quality model to check (default: the embedded model).",
-)
-@click.option(
-    "--device",
-    type=click.Choice(DEVICES),
-    default="auto",
-    show_default=True,
-    envvar="FIQA_DEVICE",
-    help="Check that this device is usable (cuda: a CUDA session must really start).",
+@model_option("Quality model to check (default: the embedded model).")
+@device_option(
+    "Check that this device is usable (cuda: a CUDA session must really start).", from_env=True
 )
 def doctor(model: Path | None, device: str) -> None:
     """Report the installation and exit non-zero if scoring cannot work."""

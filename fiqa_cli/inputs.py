@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from fiqa_cli.image_files import IMAGE_SUFFIXES, is_image_file
+
 STDIN = "-"
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm"}
-)
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def _stdin_items(stdin: TextIO) -> Iterator[InputItem]:
 
 def _directory_items(directory: Path) -> Iterator[InputItem]:
     images = sorted(
-        (path for path in directory.rglob("*") if _is_image_file(path)),
+        (path for path in directory.rglob("*") if is_image_file(path)),
         key=lambda path: path.relative_to(directory).parts,
     )
     if not images:
@@ -52,7 +51,3 @@ def _directory_items(directory: Path) -> Iterator[InputItem]:
         yield InputItem(str(directory), problem=f"directory has no image files ({suffixes})")
     for path in images:
         yield InputItem(str(path))
-
-
-def _is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()

@@ -13,6 +13,7 @@ INPUT_SIZE = 112
 
 # The released CR-FIQA code feeds RGB crops normalised as (pixel / 255 - 0.5) / 0.5.
 COLOR_ORDER = "RGB"
+PIXEL_SCALE = 1.0 / 255.0
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import onnxruntime as ort
 
-DEVICES = ("auto", "cpu", "cuda")
+from fiqa_cli.options import DEVICES
+
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 # Installing insightface next to onnxruntime-gpu leaves CPU onnxruntime's files on top.

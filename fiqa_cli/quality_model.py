@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
 from fiqa_cli import model_contract as contract
+from fiqa_cli.model_input import crops_to_input
 
-_DEFAULT_PIXEL_SCALE = 1.0 / 255.0
 _EXPECTED = (
     f"expected an ONNX quality model written by `fiqa export`: input '{contract.INPUT_NAME}' "
     f"(float32 Nx3x{contract.INPUT_SIZE}x{contract.INPUT_SIZE}) and output "
@@ -48,12 +47,9 @@ class QualityModel:
         self.color_order = metadata.get(contract.META_COLOR_ORDER, contract.COLOR_ORDER)
         if self.color_order not in ("RGB", "BGR"):
             raise ModelError(f"{self.path}: unsupported colour order {self.color_order!r}")
-        pixel_scale = float(metadata.get(contract.META_PIXEL_SCALE, _DEFAULT_PIXEL_SCALE))
-        mean = _read_triplet(metadata, contract.META_MEAN, contract.MEAN, self.path)
-        std = _read_triplet(metadata, contract.META_STD, contract.STD, self.path)
-        # (pixel * scale - mean) / std folded into one multiply-add per channel
-        self._gain = (pixel_scale / std).astype(np.float32)
-        self._offset = (-mean / std).astype(np.float32)
+        self.pixel_scale = float(metadata.get(contract.META_PIXEL_SCALE, contract.PIXEL_SCALE))
+        self.mean = _read_triplet(metadata, contract.META_MEAN, contract.MEAN, self.path)
+        self.std = _read_triplet(metadata, contract.META_STD, contract.STD, self.path)
         self.metadata = dict(metadata)
 
     @property
@@ -80,17 +76,14 @@ class QualityModel:
 
     def preprocess(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
         """Crops (HxWx3 uint8 BGR) to the float32 NCHW tensor the model expects."""
-        size = (self.input_size, self.input_size)
-        batch = np.stack(
-            [
-                crop if crop.shape[:2] == size else cv2.resize(crop, size, cv2.INTER_AREA)
-                for crop in crops_bgr
-            ]
+        return crops_to_input(
+            crops_bgr,
+            input_size=self.input_size,
+            color_order=self.color_order,
+            pixel_scale=self.pixel_scale,
+            mean=self.mean,
+            std=self.std,
         )
-        if self.color_order == "RGB":
-            batch = batch[..., ::-1]
-        tensor = batch.astype(np.float32) * self._gain + self._offset
-        return np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))
 
     def predict(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
         """Raw quality score per crop (1-D float array)."""

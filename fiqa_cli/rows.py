@@ -1,5 +1,5 @@
-"""The rows `fiqa score` writes, their CSV and JSONL encodings, and reading them back for
-`--resume`."""
+"""The rows `fiqa score` writes, their CSV and JSONL encodings, and reading them back (for
+`--resume` and `fiqa evaluate`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ OK, NO_FACE, UNREADABLE, ERROR = "ok", "no_face", "unreadable", "error"
 QUALITY_DECIMALS = 6
 DET_SCORE_DECIMALS = 4
 BOX_DECIMALS = 1
+# How a row read back turns its numeric columns from CSV text into numbers.
+_NUMBER_COLUMNS = {
+    "face": int,
+    "quality": float,
+    "det_score": float,
+    **dict.fromkeys(("x1", "y1", "x2", "y2"), float),
+}
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,51 @@ def _csv_text(records: list[dict[str, object]]) -> str:
     return buffer.getvalue()
 
 
-class ResumeError(Exception):
-    """The existing output file cannot be resumed (not written by `fiqa score`)."""
+class ScoreFileError(Exception):
+    """The file is not one that `fiqa score` writes; the message says where."""
+
+
+def read_rows(path: Path, fmt: str | None = None) -> list[dict[str, object]]:
+    """The rows of a `fiqa score` output (`fmt` csv or jsonl, default by suffix) as column ->
+    value: numbers as int or float, None where a column is empty or absent."""
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    if format_for(str(path), fmt) == "csv":
+        return _csv_rows(text, path)
+    return _jsonl_rows(text, path)
+
+
+def _csv_rows(text: str, path: Path) -> list[dict[str, object]]:
+    if not text:
+        return []
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise ScoreFileError(f"{path}: first line is not the fiqa CSV header {','.join(COLUMNS)}")
+    return [_typed(record, f"{path}:{number}") for number, record in enumerate(reader, start=2)]
+
+
+def _jsonl_rows(text: str, path: Path) -> list[dict[str, object]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise ScoreFileError(f"{path}:{number}: not a fiqa score row") from None
+            rows.append(_typed(record, f"{path}:{number}"))
+    return rows
+
+
+def _typed(record: object, where: str) -> dict[str, object]:
+    """CSV cells are text and JSONL values typed already; both end up typed."""
+    try:
+        row = {column: record.get(column) for column in COLUMNS}
+        if not isinstance(row["path"], str) or not isinstance(row["status"], str):
+            raise TypeError
+        for column, convert in _NUMBER_COLUMNS.items():
+            row[column] = None if row[column] in (None, "") else convert(row[column])
+    except (AttributeError, TypeError, ValueError):
+        raise ScoreFileError(f"{where}: not a fiqa score row") from None
+    return row
 
 
 def prepare_resume(path: Path, fmt: str) -> dict[str, float | None]:
@@ -99,39 +149,14 @@ def prepare_resume(path: Path, fmt: str) -> dict[str, float | None]:
     if not path.exists():
         return {}
     data = path.read_bytes()
-    complete = data[: data.rfind(b"\n") + 1]
-    if len(complete) != len(data):
+    complete = data.rfind(b"\n") + 1
+    if complete != len(data):
         with path.open("r+b") as stream:
-            stream.truncate(len(complete))
-    text = complete.decode("utf-8", errors="surrogateescape")
-    records = _csv_records(text, path) if fmt == "csv" else _jsonl_records(text, path)
+            stream.truncate(complete)
     answered: dict[str, float | None] = {}
-    for record in records:
-        best = answered.setdefault(record["path"], None)
-        quality = record["quality"] if record["status"] == OK else None
+    for row in read_rows(path, fmt):
+        best = answered.setdefault(row["path"], None)
+        quality = row["quality"] if row["status"] == OK else None
         if quality is not None and (best is None or quality > best):
-            answered[record["path"]] = quality
+            answered[row["path"]] = quality
     return answered
-
-
-def _csv_records(text: str, path: Path) -> list[dict]:
-    if not text:
-        return []
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise ResumeError(f"{path}: first line is not the fiqa CSV header {','.join(COLUMNS)}")
-    return [
-        {**record, "quality": float(record["quality"]) if record["quality"] else None}
-        for record in reader
-    ]
-
-
-def _jsonl_records(text: str, path: Path) -> list[dict]:
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        try:
-            record = json.loads(line)
-            records.append({key: record[key] for key in ("path", "status", "quality")})
-        except (ValueError, KeyError, TypeError):
-            raise ResumeError(f"{path}:{number}: not a fiqa JSONL row") from None
-    return records

@@ -14,9 +14,10 @@ from pathlib import Path
 import click
 
 from fiqa_cli.inputs import STDIN, InputItem, expand_inputs
+from fiqa_cli.options import detector_model_option, detector_option, device_option, model_option
 from fiqa_cli.paths import default_model_path
-from fiqa_cli.providers import DEVICES, DeviceError, fallback_notice, select_providers
-from fiqa_cli.rows import FORMATS, OK, ResumeError, Row, RowWriter, format_for, prepare_resume
+from fiqa_cli.providers import DeviceError, fallback_notice, select_providers
+from fiqa_cli.rows import FORMATS, OK, Row, RowWriter, ScoreFileError, format_for, prepare_resume
 
 EXIT_FAIL_UNDER = 3
 
@@ -27,25 +28,9 @@ EXIT_FAIL_UNDER = 3
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), help="Default: from --out's suffix, else csv."
 )
-@click.option(
-    "--model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="FIQA_MODEL",
-    help="ONNX quality model written by `fiqa export` (default: the embedded model).",
-)
-@click.option(
-    "--detector",
-    type=click.Choice(("auto", "scrfd", "mtcnn", "none")),
-    default="auto",
-    show_default=True,
-    envvar="FIQA_DETECTOR",
-    help="auto: SCRFD if a local model exists, else MTCNN; none: inputs are aligned crops.",
-)
-@click.option(
-    "--detector-model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="SCRFD ONNX file (default: searched in insightface's model root).",
-)
+@model_option("ONNX quality model written by `fiqa export` (default: the embedded model).")
+@detector_option(from_env=True)
+@detector_model_option()
 @click.option(
     "--faces",
     type=click.Choice(("largest", "all")),
@@ -60,14 +45,7 @@ EXIT_FAIL_UNDER = 3
     show_default=True,
     help="Face crops per inference batch, gathered across inputs.",
 )
-@click.option(
-    "--device",
-    type=click.Choice(DEVICES),
-    default="auto",
-    show_default=True,
-    envvar="FIQA_DEVICE",
-    help="auto: CUDA when usable, else CPU (said once on stderr).",
-)
+@device_option("auto: CUDA when usable, else CPU (said once on stderr).", from_env=True)
 @click.option(
     "--save-crops",
     type=click.Path(path_type=Path, file_okay=False),
@@ -133,7 +111,7 @@ def score(
 
 def _build_scorer(model, detector, detector_model, faces, batch_size, device, save_crops, notice):
     # Imported here so that `fiqa score --help` and usage errors do not load insightface.
-    from fiqa_cli.detect import DetectorError, create_detector
+    from fiqa_cli.detect import DetectorError, create_optional_detector
     from fiqa_cli.pipeline import Scorer
     from fiqa_cli.quality_model import ModelError, QualityModel
 
@@ -141,9 +119,7 @@ def _build_scorer(model, detector, detector_model, faces, batch_size, device, sa
         providers = select_providers(device)
         quality_model = QualityModel(_model_path(model), providers)
         cpu_notice = fallback_notice(device, quality_model.active_providers)
-        face_detector = (
-            None if detector == "none" else create_detector(detector, detector_model, providers)
-        )
+        face_detector = create_optional_detector(detector, detector_model, providers)
     except (DeviceError, ModelError, DetectorError) as error:
         raise click.ClickException(str(error)) from None
     if cpu_notice:
@@ -181,7 +157,7 @@ def _model_path(model: Path | None) -> Path:
 def _answered_before(out: Path, fmt: str) -> dict[str, float | None]:
     try:
         return prepare_resume(out, fmt)
-    except ResumeError as error:
+    except ScoreFileError as error:
         raise click.ClickException(f"cannot resume: {error}") from None
     except OSError as error:
         raise click.ClickException(f"cannot resume from {out}: {error.strerror}") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import warnings
 from pathlib import Path
 
 import cv2
@@ -16,9 +15,14 @@ from fiqa_cli.decode import read_image
 from fiqa_cli.detect import DetectorError, create_detector, find_scrfd_model
 from fiqa_cli.mtcnn import find_weights_dir
 from fiqa_cli.samples import sample_photos
+from fiqa_cli.synthetic import (
+    BOOTH_FRAMINGS,
+    booth_closeup,
+    central_face,
+    crop_distance,
+    transform_points,
+)
 
-BOOTH_SIZE = (400, 480)  # width, height of the simulated booth close-ups
-FRAMINGS = (0.5, 0.7, 0.9)  # face box height as a fraction of the image height
 CLOSEUP_COUNT = 50
 MIN_FOUND_RATE = 0.98
 
@@ -83,7 +87,7 @@ def test_detectors_agree_on_landmarks(lfw_images: Path, scrfd_model: Path) -> No
         image = read_image(path)
         first, second = mtcnn.detect(image), scrfd.detect(image)
         assert first and second, path
-        centre = _central_face(first), _central_face(second)
+        centre = central_face(first, image.shape), central_face(second, image.shape)
         distances.append(np.linalg.norm(centre[0].landmarks - centre[1].landmarks, axis=1).mean())
     assert np.median(distances) < 4.0  # pixels, on 250x250 photos with ~100 px faces
 
@@ -142,7 +146,7 @@ def test_scrfd_errors_name_the_problem(tmp_path: Path, monkeypatch: pytest.Monke
         create_detector("scrfd", text_file)
 
 
-@pytest.mark.parametrize("framing", FRAMINGS)
+@pytest.mark.parametrize("framing", BOOTH_FRAMINGS)
 def test_booth_closeups_are_found_and_aligned_alike(
     detector, lfw_images: Path, framing: float
 ) -> None:
@@ -151,52 +155,18 @@ def test_booth_closeups_are_found_and_aligned_alike(
     found, errors = 0, []
     for path in paths:
         image = read_image(path)
-        reference = _central_face(detector.detect(image))
-        closeup, to_closeup = _booth_closeup(image, reference.bbox, framing)
+        reference = central_face(detector.detect(image), image.shape)
+        closeup, to_closeup = booth_closeup(image, reference.bbox, framing)
         faces = detector.detect(closeup)
         if not faces:
             continue
         found += 1
-        back = _apply(cv2.invertAffineTransform(to_closeup), faces[0].landmarks)
-        errors.append(_crop_distance(reference.landmarks, back))
+        back = transform_points(cv2.invertAffineTransform(to_closeup), faces[0].landmarks)
+        errors.append(crop_distance(reference.landmarks, back))
     assert found >= MIN_FOUND_RATE * len(paths), f"{found}/{len(paths)} close-ups found"
     # landmark distance in the 112x112 aligned crop, worst of the five points per face
     assert np.median(errors) < 3.0
     assert np.percentile(errors, 90) < 5.0
-
-
-def _booth_closeup(
-    image: np.ndarray, box: np.ndarray, framing: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """A BOOTH_SIZE image whose height is the face box height / framing, centred on the face."""
-    width, height = BOOTH_SIZE
-    scale = framing * height / (box[3] - box[1])
-    centre = (box[:2] + box[2:]) / 2
-    to_closeup = np.array(
-        [
-            [scale, 0, width / 2 - scale * centre[0]],
-            [0, scale, height / 2 - scale * centre[1]],
-        ],
-        np.float32,
-    )
-    closeup = cv2.warpAffine(image, to_closeup, BOOTH_SIZE, borderMode=cv2.BORDER_REPLICATE)
-    return closeup, to_closeup
-
-
-def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return points @ matrix[:, :2].T + matrix[:, 2]
-
-
-def _crop_distance(reference: np.ndarray, other: np.ndarray) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        to_crop = face_align.estimate_norm(reference, 112)
-    return float(np.linalg.norm(_apply(to_crop, other) - _apply(to_crop, reference), axis=1).max())
-
-
-def _central_face(faces):
-    """The face nearest the centre of a 250x250 LFW photo (the labelled person)."""
-    return min(faces, key=lambda face: np.abs((face.bbox[:2] + face.bbox[2:]) / 2 - 125).sum())
 
 
 def _by_position(faces):

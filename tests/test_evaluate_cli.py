@@ -17,15 +17,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fiqa_cli.evaluate_cli import (
-    BASELINE_NAMES,
-    EvaluationSet,
-    Sample,
-    ScoredFace,
-    evaluate,
-    joined_qualities,
-)
+from fiqa_cli.baselines import BASELINE_NAMES
+from fiqa_cli.evaluate_cli import evaluate
+from fiqa_cli.evaluation_set import EvaluationSet, Sample
 from fiqa_cli.recognition import FaceRecognizer
+from fiqa_cli.score_join import ScoredFace, joined_qualities
 
 IDENTITIES = 20
 FMRS = (1e-2, 1e-3)
@@ -312,7 +308,7 @@ def test_score_rows_join_by_box_overlap_and_failures_rank_lowest(tmp_path: Path)
         # a face elsewhere in the image: not the evaluated face
         str(samples[1].path.resolve()): [ScoredFace(0, 0.7, np.array([300.0, 0, 400, 100]))],
     }
-    qualities = joined_qualities(scored, evaluation_set, "test")
+    qualities = joined_qualities(scored, evaluation_set)
     np.testing.assert_array_equal(qualities, [0.4, -np.inf, -np.inf])
 
 

@@ -27,10 +27,10 @@ from fiqa_cli.export.checkpoint import (  # noqa: E402
 )
 from fiqa_cli.export.onnx_export import (  # noqa: E402
     PARITY_TOLERANCE,
-    crops_to_input,
     export_checkpoint,
     relative_difference,
 )
+from fiqa_cli.model_input import crops_to_input  # noqa: E402
 
 SCRFD_MODEL = Path("models") / "scrfd_500m_bnkps.onnx"
 PARITY_FACES = 4

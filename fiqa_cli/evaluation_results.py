@@ -1,0 +1,94 @@
+"""EDC results of `fiqa evaluate`: one curve per method and FMR, and the table that sums them
+up (on the terminal, as CSV, or as JSON with the curves)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fiqa_cli.edc import Comparisons, EdcCurve, edc_curve
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    method: str
+    fmr: float
+    threshold: float
+    curve: EdcCurve
+
+
+def edc_results(
+    qualities: dict[str, np.ndarray], comparisons: Comparisons, fmrs: Sequence[float]
+) -> list[MethodResult]:
+    """Each method's EDC at the threshold of each FMR, grouped by FMR."""
+    results = []
+    for fmr in fmrs:
+        threshold = comparisons.non_mated.threshold(fmr)
+        for method, method_qualities in qualities.items():
+            curve = edc_curve(
+                method_qualities,
+                comparisons.mated_a,
+                comparisons.mated_b,
+                comparisons.mated_scores,
+                threshold,
+            )
+            results.append(MethodResult(method, fmr, threshold, curve))
+    return results
+
+
+def result_table(results: Sequence[MethodResult], max_discard: float) -> list[dict[str, object]]:
+    return [
+        {
+            "method": result.method,
+            "fmr": result.fmr,
+            "threshold": result.threshold,
+            "fnmr@0": result.curve.fnmr_without_discard,
+            f"pauc@{max_discard:g}": result.curve.area(max_discard),
+            "auc": result.curve.area(1.0),
+        }
+        for result in results
+    ]
+
+
+def format_table(table: list[dict[str, object]]) -> str:
+    header = list(table[0])
+    cells = [[_cell(row[column]) for column in header] for row in table]
+    widths = [max(len(text) for text in column) for column in zip(header, *cells, strict=True)]
+    lines = [header, *cells]
+    return "\n".join(
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def _cell(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def write_results(
+    out: Path, table: list[dict[str, object]], results: Sequence[MethodResult]
+) -> None:
+    """CSV: the table. JSON: the table rows, each with its curve's points."""
+    if out.suffix.lower() == ".json":
+        rows = [
+            {
+                **row,
+                "curve": {
+                    "discard_fraction": result.curve.discard_fractions.tolist(),
+                    "fnmr": result.curve.fnmr.tolist(),
+                    "remaining_mated": result.curve.remaining_mated.tolist(),
+                },
+            }
+            for row, result in zip(table, results, strict=True)
+        ]
+        out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        return
+    with out.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)

@@ -1,0 +1,145 @@
+"""The samples `fiqa evaluate` measures: which images, their aligned crops, and the
+comparisons between them.
+
+An image that cannot be read, or in which no face is detected, has no crop to compare: it is
+left out of the evaluation altogether, and so is every listed pair that uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fiqa_cli.image_files import identity_images
+
+if TYPE_CHECKING:
+    from fiqa_cli.detect import Detector
+    from fiqa_cli.edc import Comparisons
+    from fiqa_cli.lfw_pairs import LfwPair
+
+_PROGRESS_EVERY = 200
+
+
+class EvaluationError(Exception):
+    """No evaluation is possible on these samples; the message says why."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    identity: str
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """The samples that yielded a crop, with what each baseline needs."""
+
+    samples: list[Sample]
+    crops: np.ndarray  # N x H x W x 3 BGR uint8
+    bboxes: np.ndarray | None  # N x 4, None when the inputs are crops already
+    det_scores: np.ndarray | None
+
+
+def identity_samples(root: Path, min_images: int, limit_ids: int | None) -> list[Sample]:
+    """Images of ROOT/IDENTITY/ for identities with at least `min_images`, in name order."""
+    samples = []
+    identities = 0
+    for identity, images in identity_images(root):
+        if len(images) < min_images:
+            continue
+        samples.extend(Sample(path, identity) for path in images)
+        identities += 1
+        if identities == limit_ids:
+            break
+    return samples
+
+
+def pair_samples(pairs: Sequence[LfwPair]) -> tuple[list[Sample], np.ndarray]:
+    """Each image of `pairs` once, in order of appearance, and the pairs as rows (a, b,
+    is_mated) of indices into those samples."""
+    index: dict[Path, int] = {}
+    samples: list[Sample] = []
+
+    def sample_index(path: Path) -> int:
+        if path not in index:
+            index[path] = len(samples)
+            samples.append(Sample(path, path.parent.name))
+        return index[path]
+
+    rows = [
+        (sample_index(pair.first), sample_index(pair.second), int(pair.same_person))
+        for pair in pairs
+    ]
+    return samples, np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def prepare_faces(
+    samples: list[Sample], detector: Detector | None, report: Callable[[str], None]
+) -> tuple[EvaluationSet, np.ndarray]:
+    """Read, detect and align every sample; the largest detected face is the sample's face.
+
+    With no detector the images are taken to be aligned crops already. Returns the usable
+    samples and, for every given sample, its index among them (-1 when left out).
+    """
+    from fiqa_cli.align import align_face
+    from fiqa_cli.decode import DecodeError, read_image
+
+    positions = np.full(len(samples), -1, dtype=np.int64)
+    crops, faces, skipped = [], [], []
+    for position, sample in enumerate(samples):
+        if position and position % _PROGRESS_EVERY == 0:
+            report(f"aligned {position}/{len(samples)} images")
+        try:
+            image = read_image(sample.path)
+        except DecodeError as error:
+            skipped.append(f"{sample.path}: {error}")
+            continue
+        if detector is None:
+            crops.append(image)
+        else:
+            detected = detector.detect(image)
+            if not detected:
+                skipped.append(f"{sample.path}: no face detected")
+                continue
+            crops.append(align_face(image, detected[0].landmarks))
+            faces.append(detected[0])
+        positions[position] = len(crops) - 1
+    for reason in skipped:
+        report(f"left out {reason}")
+    if not crops:
+        raise EvaluationError("no usable face in any sample")
+    if len({crop.shape for crop in crops}) > 1:
+        raise EvaluationError("--detector none needs images of one size (aligned crops)")
+    evaluation_set = EvaluationSet(
+        [sample for sample, position in zip(samples, positions, strict=True) if position >= 0],
+        np.stack(crops),
+        np.array([face.bbox for face in faces]).reshape(-1, 4) if detector else None,
+        np.array([face.score for face in faces]) if detector else None,
+    )
+    return evaluation_set, positions
+
+
+def compare(
+    embeddings: np.ndarray,
+    evaluation_set: EvaluationSet,
+    listed_pairs: np.ndarray | None,
+    positions: np.ndarray,
+    max_fmr: float,
+    report: Callable[[str], None],
+) -> Comparisons:
+    """The listed pairs whose images both have a crop, else all pairs of the evaluated crops."""
+    from fiqa_cli.edc import all_pairs_comparisons, pair_comparisons
+
+    if listed_pairs is None:
+        labels = np.array([sample.identity for sample in evaluation_set.samples])
+        return all_pairs_comparisons(embeddings, labels, max_fmr)
+    renumbered = positions[listed_pairs[:, :2]]
+    usable = (renumbered >= 0).all(axis=1)
+    if not usable.all():
+        report(f"left out {int((~usable).sum())} pairs with a left-out image")
+    mated = listed_pairs[:, 2] == 1
+    return pair_comparisons(embeddings, renumbered[usable & mated], renumbered[usable & ~mated])

@@ -1,0 +1,72 @@
+"""Command-line options that several commands share, so that each means the same everywhere.
+
+The accepted values live here too, for `fiqa_cli.providers` and `fiqa_cli.detect` to check
+calls from Python against. Only click is imported: `--help` must not load onnxruntime or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+DEVICES = ("auto", "cpu", "cuda")
+DETECTORS = ("auto", "scrfd", "mtcnn")
+NO_DETECTOR = "none"  # the inputs are aligned crops already
+
+MODEL_ENVVAR = "FIQA_MODEL"
+DEVICE_ENVVAR = "FIQA_DEVICE"
+DETECTOR_ENVVAR = "FIQA_DETECTOR"
+
+_DETECTOR_HELP = "auto: SCRFD if a local model exists, else MTCNN; none: inputs are aligned crops."
+
+Command = TypeVar("Command", bound=Callable)
+
+
+def model_option(help: str) -> Callable[[Command], Command]:
+    """--model: an ONNX quality model; unset means the embedded one."""
+    return click.option(
+        "--model",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar=MODEL_ENVVAR,
+        help=help,
+    )
+
+
+def device_option(
+    help: str | None = None, *, from_env: bool = False
+) -> Callable[[Command], Command]:
+    """--device auto|cpu|cuda for onnxruntime; `from_env` also reads FIQA_DEVICE."""
+    return click.option(
+        "--device",
+        type=click.Choice(DEVICES),
+        default="auto",
+        show_default=True,
+        envvar=DEVICE_ENVVAR if from_env else None,
+        help=help,
+    )
+
+
+def detector_option(
+    help: str = _DETECTOR_HELP, *, allow_none: bool = True, from_env: bool = False
+) -> Callable[[Command], Command]:
+    """--detector; `allow_none` adds `none` (inputs are crops), `from_env` reads FIQA_DETECTOR."""
+    return click.option(
+        "--detector",
+        type=click.Choice(DETECTORS + (NO_DETECTOR,) if allow_none else DETECTORS),
+        default="auto",
+        show_default=True,
+        envvar=DETECTOR_ENVVAR if from_env else None,
+        help=help,
+    )
+
+
+def detector_model_option(*, must_exist: bool = False) -> Callable[[Command], Command]:
+    """--detector-model: the SCRFD file that --detector auto|scrfd runs."""
+    return click.option(
+        "--detector-model",
+        type=click.Path(path_type=Path, dir_okay=False, exists=must_exist),
+        help="SCRFD ONNX file (default: searched in insightface's model root).",
+    )

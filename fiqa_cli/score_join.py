@@ -1,0 +1,89 @@
+"""The quality a `fiqa score` output file gives each evaluated face.
+
+Rows are joined by path (relative paths resolve against the current directory, as
+`fiqa score` writes them as given) and, among an image's `ok` rows, by the detection box that
+overlaps the evaluated face best. A face without such a row gets the lowest quality, -inf: a
+quality tool that cannot score an image would reject it first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fiqa_cli.evaluation_set import EvaluationSet
+from fiqa_cli.rows import OK, ScoreFileError, read_rows
+
+# A score row belongs to the evaluated face only if their boxes overlap at least this much;
+# detectors differ in box conventions, so this is lenient.
+_MIN_BOX_IOU = 0.3
+_BOX_COLUMNS = ("x1", "y1", "x2", "y2")
+
+
+@dataclass(frozen=True)
+class ScoredFace:
+    face: int
+    quality: float
+    bbox: np.ndarray | None
+
+
+def read_scored_faces(path: Path) -> dict[str, list[ScoredFace]]:
+    """The `ok` rows of a `fiqa score` CSV or JSONL file by resolved image path, face 0 first.
+
+    Raises fiqa_cli.rows.ScoreFileError for a file `fiqa score` did not write."""
+    faces: dict[str, list[ScoredFace]] = {}
+    for row in read_rows(path):
+        if row["status"] != OK:
+            continue
+        if row["quality"] is None:
+            raise ScoreFileError(f"{path}: an `ok` row of {row['path']} has no quality")
+        bbox = [row[column] for column in _BOX_COLUMNS]
+        scored = ScoredFace(
+            row["face"] or 0,
+            row["quality"],
+            None if None in bbox else np.array(bbox, dtype=np.float64),
+        )
+        faces.setdefault(_path_key(row["path"]), []).append(scored)
+    for scored_faces in faces.values():
+        scored_faces.sort(key=lambda scored: scored.face)
+    return faces
+
+
+def _path_key(path: str | Path) -> str:
+    return str(Path(path).resolve())
+
+
+def joined_qualities(
+    scored: dict[str, list[ScoredFace]], evaluation_set: EvaluationSet
+) -> np.ndarray:
+    """The quality of each evaluated face in `scored`, -inf where it has none."""
+    bboxes = evaluation_set.bboxes
+    return np.array(
+        [
+            _matching_quality(
+                scored.get(_path_key(sample.path), []), None if bboxes is None else bboxes[i]
+            )
+            for i, sample in enumerate(evaluation_set.samples)
+        ]
+    )
+
+
+def _matching_quality(faces: list[ScoredFace], bbox: np.ndarray | None) -> float:
+    if not faces:
+        return -math.inf
+    boxed = [face for face in faces if face.bbox is not None]
+    if bbox is None or not boxed:  # crops on one side: one face per image
+        return faces[0].quality
+    overlaps = [_iou(face.bbox, bbox) for face in boxed]
+    best = int(np.argmax(overlaps))
+    return boxed[best].quality if overlaps[best] >= _MIN_BOX_IOU else -math.inf
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    width, height = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0.0, None)
+    intersection = width * height
+    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - intersection
+    return float(intersection / union) if union > 0 else 0.0

@@ -1,0 +1,157 @@
+"""Synthetic capture conditions made from real photos, shared by tests, benchmarks, training
+and evaluation: booth close-ups (a face filling most of the frame, issue 7) and degradations
+of controlled strength (blur, downscaling, JPEG, noise, under-exposure, occlusion; issue 5).
+
+numpy and OpenCV only, so that the scoring and evaluation side can use it without torch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from insightface.utils import face_align
+
+from fiqa_cli.detect import Face
+from fiqa_cli.model_contract import INPUT_SIZE
+
+BOOTH_SIZE = (400, 480)  # width, height of a simulated photo-booth close-up
+BOOTH_FRAMINGS = (0.5, 0.7, 0.9)  # face box height as a fraction of the close-up height
+
+# The physical parameter of each degradation at strength 0 and at strength 1; strengths in
+# between interpolate linearly. Strength 0 always returns the image unchanged.
+DEGRADATION_PARAMETERS: dict[str, tuple[float, float]] = {
+    "blur": (0.0, 3.0),  # Gaussian sigma, pixels
+    "downscale": (1.0, 6.0),  # shrink factor before scaling back up
+    "jpeg": (100.0, 5.0),  # JPEG quality
+    "noise": (0.0, 20.0),  # standard deviation of additive Gaussian noise, grey levels
+    "underexposure": (1.0, 0.25),  # exposure factor applied to every pixel
+    # Fraction of the image height covered from the bottom: on an aligned 112x112 crop, the
+    # mouth, then the nose, up to just below the eyes (a face mask or scarf).
+    "occlusion": (0.0, 0.5),
+}
+DEGRADATIONS = tuple(DEGRADATION_PARAMETERS)
+# Mid-grey, a flat occluder that adds no edges of its own besides its border.
+OCCLUDER_GREY = 128
+
+
+def booth_closeup(
+    image: np.ndarray,
+    box: np.ndarray,
+    framing: float,
+    size: tuple[int, int] = BOOTH_SIZE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """An image of `size` (width, height) centred on the face `box` (x1, y1, x2, y2), scaled
+    so that the box height is `framing` times the image height; returns it with the 2x3
+    affine map from photo to close-up coordinates. Areas outside the photo repeat its border
+    pixels, as a real background would continue."""
+    width, height = size
+    scale = framing * height / (box[3] - box[1])
+    centre_x, centre_y = (box[:2] + box[2:]) / 2
+    to_closeup = np.float32(
+        [[scale, 0, width / 2 - scale * centre_x], [0, scale, height / 2 - scale * centre_y]]
+    )
+    closeup = cv2.warpAffine(image, to_closeup, size, borderMode=cv2.BORDER_REPLICATE)
+    return closeup, to_closeup
+
+
+def transform_points(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine map to Nx2 points."""
+    return points @ affine[:, :2].T + affine[:, 2]
+
+
+def crop_distance(reference: np.ndarray, landmarks: np.ndarray) -> float:
+    """Largest distance between two sets of 5 landmarks, in pixels of the aligned crop that
+    `reference` defines (so faces of any size are judged on one scale)."""
+    with warnings.catch_warnings():
+        # insightface calls a scikit-image API deprecated in 0.26
+        warnings.simplefilter("ignore", FutureWarning)
+        to_crop = face_align.estimate_norm(reference, INPUT_SIZE)
+    offsets = transform_points(to_crop, landmarks) - transform_points(to_crop, reference)
+    return float(np.linalg.norm(offsets, axis=1).max())
+
+
+def central_face(faces: Sequence[Face], image_shape: tuple[int, ...]) -> Face | None:
+    """The face whose box centre is nearest the image centre (in LFW photos, the labelled
+    person), or None when there are no faces."""
+    if not faces:
+        return None
+    image_centre = np.array([image_shape[1], image_shape[0]]) / 2
+    offsets = [np.abs((face.bbox[:2] + face.bbox[2:]) / 2 - image_centre).sum() for face in faces]
+    return faces[int(np.argmin(offsets))]
+
+
+def degradation_parameter(kind: str, strength: float) -> float:
+    """The physical parameter (see DEGRADATION_PARAMETERS) of `kind` at `strength` in [0, 1]."""
+    if kind not in DEGRADATION_PARAMETERS:
+        raise ValueError(f"unknown degradation {kind!r}; choose from {', '.join(DEGRADATIONS)}")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"degradation strength must be in [0, 1], got {strength}")
+    weakest, strongest = DEGRADATION_PARAMETERS[kind]
+    return weakest + (strongest - weakest) * strength
+
+
+def degradation_strength(kind: str, parameter: float) -> float:
+    """The strength at which `kind` has the physical `parameter` (the inverse of
+    degradation_parameter)."""
+    weakest, strongest = DEGRADATION_PARAMETERS[kind]
+    return (parameter - weakest) / (strongest - weakest)
+
+
+def degrade(
+    image: np.ndarray,
+    kind: str,
+    strength: float,
+    *,
+    color_order: str = "BGR",
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """A degraded copy of an HxWx3 uint8 image; `strength` in [0, 1] sets the physical
+    parameter listed in DEGRADATION_PARAMETERS, and strength 0 is the image unchanged.
+
+    Only JPEG depends on `color_order` ("BGR" or "RGB"): the encoder derives luma and
+    chroma from it. `rng` draws the noise; pass a seeded one for repeatable results.
+    """
+    if image.dtype != np.uint8:
+        raise ValueError(f"degrade expects a uint8 image, got {image.dtype}")
+    parameter = degradation_parameter(kind, strength)
+    if strength == 0.0:
+        return image.copy()
+    if kind == "blur":
+        return cv2.GaussianBlur(image, (0, 0), sigmaX=parameter)
+    if kind == "downscale":
+        return _downscale(image, parameter)
+    if kind == "jpeg":
+        return _jpeg(image, round(parameter), color_order)
+    if kind == "noise":
+        noise = (rng or np.random.default_rng()).normal(0.0, parameter, image.shape)
+        return np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
+    if kind == "underexposure":
+        return (image * parameter).astype(np.uint8)
+    return _occlude(image, parameter)  # the one kind left: occlusion
+
+
+def _downscale(image: np.ndarray, factor: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _occlude(image: np.ndarray, fraction: float) -> np.ndarray:
+    occluded = image.copy()
+    occluded[image.shape[0] - round(fraction * image.shape[0]) :] = OCCLUDER_GREY
+    return occluded
+
+
+def _jpeg(image: np.ndarray, quality: int, color_order: str) -> np.ndarray:
+    if color_order not in ("BGR", "RGB"):
+        raise ValueError(f"color_order must be BGR or RGB, got {color_order!r}")
+    bgr = image[..., ::-1] if color_order == "RGB" else image
+    _, encoded = cv2.imencode(
+        ".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    return np.ascontiguousarray(decoded[..., ::-1]) if color_order == "RGB" else decoded

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.export.backbones import BACKBONES
-from fiqa_cli.export.checkpoint import CheckpointError
-from fiqa_cli.export.onnx_export import DEFAULT_OPSET, ExportError, export_checkpoint
+from fiqa_cli.export import ARCHITECTURES, DEFAULT_OPSET
 
 # The TorchScript exporter's range; below 13 some operators export with deprecated forms.
 MIN_OPSET = 13
@@ -25,7 +23,7 @@ MAX_OPSET = 20
 )
 @click.option(
     "--arch",
-    type=click.Choice(sorted(BACKBONES)),
+    type=click.Choice(sorted(ARCHITECTURES)),
     help="Architecture to load the weights into. [default: recorded in or inferred from "
     "the checkpoint]",
 )
@@ -71,6 +69,10 @@ def export_command(
     The model is checked against the checkpoint's torch model before it is written; the
     figures go to stderr and the model's path to stdout.
     """
+    # Imported here: torch loads only when an export really runs, not for `fiqa --help`.
+    from fiqa_cli.export.checkpoint import CheckpointError
+    from fiqa_cli.export.onnx_export import ExportError, export_checkpoint
+
     try:
         result = export_checkpoint(
             checkpoint,

@@ -10,12 +10,9 @@ from pathlib import Path
 
 import click
 
+from fiqa_cli.export import ARCHITECTURES
 from fiqa_cli.model_contract import CR_FORMULA_PAPER, CR_FORMULA_RELEASED
 from fiqa_cli.options import detector_model_option, detector_option
-
-# The names of fiqa_cli.export.backbones.BACKBONES, listed here so that --help needs no torch
-# (tests/test_train.py checks that the two agree).
-ARCHITECTURES = ("iresnet18", "iresnet34", "iresnet50", "iresnet100", "mobilefacenet")
 
 
 def _fractions(ctx: click.Context, param: click.Parameter, value: str | None):

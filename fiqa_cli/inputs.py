@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +43,22 @@ def _stdin_items(stdin: TextIO) -> Iterator[InputItem]:
 
 
 def _directory_items(directory: Path) -> Iterator[InputItem]:
-    images = sorted(
-        (path for path in directory.rglob("*") if is_image_file(path)),
-        key=lambda path: path.relative_to(directory).parts,
-    )
+    images = sorted(_walk_images(directory), key=lambda path: path.relative_to(directory).parts)
     if not images:
         suffixes = " ".join(sorted(IMAGE_SUFFIXES))
         yield InputItem(str(directory), problem=f"directory has no image files ({suffixes})")
     for path in images:
         yield InputItem(str(path))
+
+
+def _walk_images(directory: Path) -> Iterator[Path]:
+    """Images below `directory`, following symlinked folders (datasets are often assembled
+    from links) but entering each real folder once, so a link cycle cannot loop."""
+    seen: set[str] = set()
+    for folder, subfolders, files in os.walk(directory, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        yield from (path for path in map(Path(folder).joinpath, files) if is_image_file(path))

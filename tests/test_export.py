@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -207,6 +208,30 @@ def test_training_checkpoint_exports_with_metadata_and_dynamic_batch(tmp_path):
         embedding, quality = onnx_outputs(out, batch)
         assert embedding.shape == (batch_size, 512) and quality.shape == (batch_size, 1)
         assert relative_difference(torch_outputs(model, batch)[1], quality) < 1e-4
+
+
+def test_score_with_exported_training_checkpoint_equals_torch(aligned_faces, tmp_path):
+    model = random_backbone("mobilefacenet", seed=2)
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save(training_checkpoint(model), checkpoint)
+    out = tmp_path / "trained.onnx"
+    assert run_export(checkpoint, "--out", out).exit_code == 0
+    rows_file = tmp_path / "scores.jsonl"
+
+    result = CliRunner().invoke(
+        main,
+        ["score", str(aligned_faces), "--detector", "none", "--model", str(out), "--quiet",
+         "--out", str(rows_file)],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    crops = [cv2.imread(str(aligned_faces / Path(row["path"]).name)) for row in rows]
+    expected = torch_outputs(model, crops_to_input(crops))[1][:, 0]
+    scored = np.array([row["quality"] for row in rows])
+    assert len(rows) == PARITY_FACES and all(row["status"] == "ok" for row in rows)
+    # Rows carry 6 decimals: the difference is rounding, not the model.
+    np.testing.assert_allclose(scored, expected, atol=1e-6 + 1e-4 * np.abs(expected).max())
 
 
 def test_training_checkpoint_with_other_preprocessing_is_refused(tmp_path):

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
 
+from fiqa_cli.export import ARCHITECTURES  # noqa: E402
 from fiqa_cli.export.backbones import BACKBONES, create_backbone  # noqa: E402
 from fiqa_cli.export.image_folder import AlignedCropCache, FaceImageFolder  # noqa: E402
 from fiqa_cli.export.train import (  # noqa: E402
@@ -26,7 +27,7 @@ from fiqa_cli.export.train import (  # noqa: E402
     cross_validated_accuracy,
     lr_factor,
 )
-from fiqa_cli.export.train_cli import ARCHITECTURES, train_command  # noqa: E402
+from fiqa_cli.export.train_cli import train_command  # noqa: E402
 
 IDENTITIES = 6
 IMAGES_PER_IDENTITY = 8

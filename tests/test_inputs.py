@@ -1,0 +1,41 @@
+"""How INPUT arguments expand: folders recursively in sorted order, links followed once."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from fiqa_cli.inputs import expand_inputs
+
+
+def _touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_folders_expand_recursively_sorted_with_any_suffix_case(tmp_path: Path) -> None:
+    _touch(tmp_path / "b" / "2.JPG")
+    _touch(tmp_path / "a" / "z.png")
+    _touch(tmp_path / "b" / "1.jpeg")
+    _touch(tmp_path / "notes.txt")
+    paths = [item.path for item in expand_inputs([str(tmp_path)], io.StringIO())]
+    assert paths == [str(tmp_path / "a" / "z.png"), str(tmp_path / "b" / "1.jpeg"),
+                     str(tmp_path / "b" / "2.JPG")]  # fmt: skip
+
+
+def test_symlinked_folders_are_followed_and_cycles_end(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _touch(data / "alice" / "1.jpg")
+    root = tmp_path / "split"
+    root.mkdir()
+    (root / "alice").symlink_to(data / "alice", target_is_directory=True)
+    (data / "alice" / "loop").symlink_to(data, target_is_directory=True)
+    paths = [item.path for item in expand_inputs([str(root)], io.StringIO())]
+    assert paths == [str(root / "alice" / "1.jpg")]
+
+
+def test_folder_without_images_is_one_problem_item(tmp_path: Path) -> None:
+    _touch(tmp_path / "readme.txt")
+    (item,) = expand_inputs([str(tmp_path)], io.StringIO())
+    assert item.path == str(tmp_path) and "no image files" in item.problem

@@ -1,0 +1,72 @@
+"""What a user gets from `pip install .`: the package layout, the console script, lean imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from conftest import REPO_ROOT
+
+
+def test_wheel_holds_runtime_training_and_models(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(REPO_ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("fiqa-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in (
+        "fiqa_cli/cli.py",
+        "fiqa_cli/score_cli.py",
+        "fiqa_cli/export/train.py",
+        "fiqa_cli/export/backbones/iresnet.py",
+        "fiqa_cli/models/fiqa_default.onnx",
+        "fiqa_cli/models/README.md",
+    ):
+        assert expected in names, f"{expected} missing from {wheel.name}"
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "fiqa = fiqa_cli.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_scoring_never_imports_torch(random_onnx_model: Path, tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    crop = tmp_path / "crop.png"
+    cv2.imwrite(str(crop), np.full((112, 112, 3), 128, np.uint8))
+    program = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from fiqa_cli.cli import main\n"
+        f"result = CliRunner().invoke(main, ['score', {str(crop)!r}, '--detector', 'none',"
+        f" '--model', {str(random_onnx_model)!r}, '--quiet'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert 'torch' not in sys.modules, 'the scoring path imported torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", program], check=True)
+
+
+def test_help_lists_every_command_without_torch() -> None:
+    program = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from fiqa_cli.cli import main\n"
+        "out = CliRunner().invoke(main, ['--help']).output\n"
+        "for name in ('score', 'export', 'train', 'evaluate', 'doctor', 'samples'):\n"
+        "    assert name in out, name\n"
+        "assert 'torch' not in sys.modules, 'fiqa --help imported torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", program], check=True)

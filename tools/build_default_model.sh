@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Rebuild the embedded default model and its evaluation from ../shared, as recorded in
+# models/README.md. Takes about an hour on 2 CPU cores (training dominates).
+#   bash tools/build_default_model.sh [WORK_DIR]
+set -euo pipefail
+shared=${FIQA_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
+work=${1:-runs/default}
+lfw=$shared/data/lfw-devtrain
+
+# 1. Identity split: ~20% of identities held out by a fixed hash rule.
+python tools/split_identities.py "$lfw/images" "$work/split"
+
+# 2. Training on the train identities with at least 2 images (MTCNN alignment, cached).
+fiqa train --data "$work/split/train" --arch mobilefacenet --out "$work/run" \
+  --epochs 16 --batch-size 128 --lr 0.2 --warmup-epochs 1 --augment-degradations 0.2 \
+  --min-images-per-id 2 --detector mtcnn --num-workers 1 --seed 0 \
+  --val-pairs "$lfw/pairsDevTrain.txt" --val-root "$lfw/images" \
+  --eval-every 250 --log-every 20 --save-every 100
+
+# 3. Export, with parity checked on aligned crops of held-out faces.
+mkdir -p "$work/parity"
+python - "$work/split/heldout" "$work/parity" <<'PY'
+import sys
+from pathlib import Path
+import cv2
+from fiqa_cli.align import align_face
+from fiqa_cli.decode import read_image
+from fiqa_cli.detect import create_detector
+from fiqa_cli.image_files import identity_images
+detector = create_detector("mtcnn")
+photos = [p for _, paths in identity_images(Path(sys.argv[1])) for p in paths][:16]
+for photo in photos:
+    image = read_image(photo)
+    faces = detector.detect(image)
+    if faces:
+        cv2.imwrite(str(Path(sys.argv[2]) / f"{photo.stem}.png"), align_face(image, faces[0].landmarks))
+PY
+fiqa export "$work/run/checkpoint.pt" --out "$work/fiqa_default.onnx" --parity-images "$work/parity"
+
+# 4. Evaluation on the held-out identities with the independent FR model.
+fiqa score "$work/split/heldout" --detector mtcnn --model "$work/fiqa_default.onnx" \
+  --out "$work/heldout_scores.csv"
+fiqa evaluate "$work/split/heldout" --scores "$work/heldout_scores.csv" --name fiqa-default \
+  --fr-model "$shared/models/mobilefacenet_eval.onnx" --detector mtcnn \
+  --out "$work/edc.csv" --plot "$work/edc.png"
+python tools/degradation_check.py "$work/split/heldout" --model "$work/fiqa_default.onnx" --limit 200

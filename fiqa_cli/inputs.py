@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,27 @@ def expand_inputs(arguments: Iterable[str], stdin: TextIO) -> Iterator[InputItem
             yield from _directory_items(Path(argument))
         else:
             yield InputItem(argument)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`K/N` (1 <= K <= N) -> (K, N); ValueError with the reason otherwise."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"expected K/N such as 1/4, got {text!r}") from None
+    if not 1 <= index <= count:
+        raise ValueError(f"K must be between 1 and N in K/N, got {text!r}")
+    return index, count
+
+
+def in_shard(path: str, index: int, count: int) -> bool:
+    """Whether `path` belongs to shard `index` of `count` (1-based).
+
+    Decided by a hash of the path alone, so the partition does not depend on the order or the
+    number of inputs: N jobs given the same inputs cover each one exactly once.
+    """
+    digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % count == index - 1
 
 
 def _stdin_items(stdin: TextIO) -> Iterator[InputItem]:

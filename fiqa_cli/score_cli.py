@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.inputs import STDIN, InputItem, expand_inputs
+from fiqa_cli.inputs import STDIN, InputItem, expand_inputs, in_shard, parse_shard
 from fiqa_cli.options import detector_model_option, detector_option, device_option, model_option
 from fiqa_cli.paths import default_model_path
 from fiqa_cli.providers import DeviceError, fallback_notice, select_providers
@@ -57,6 +57,13 @@ EXIT_FAIL_UNDER = 3
     type=float,
     help="Exit 3 when any input has no scored face with quality at or above this value.",
 )
+@click.option(
+    "--shard",
+    metavar="K/N",
+    callback=lambda ctx, param, value: _shard(value),
+    help="Score only shard K of N (1-based), chosen by a hash of each path: N jobs with the "
+    "same inputs cover every input exactly once, whatever their order.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notices on stderr.")
 def score(
     inputs: tuple[str, ...],
@@ -71,6 +78,7 @@ def score(
     save_crops: Path | None,
     resume: bool,
     fail_under: float | None,
+    shard: tuple[int, int] | None,
     quiet: bool,
 ) -> None:
     """Score face photos: INPUT is an image, a folder (searched recursively) or '-' for
@@ -91,7 +99,11 @@ def score(
     )
     answered = _answered_before(Path(out), fmt) if resume else {}
     answer_each = STDIN in inputs
-    items = (item for item in expand_inputs(inputs, sys.stdin) if item.path not in answered)
+    items = (
+        item
+        for item in expand_inputs(inputs, sys.stdin)
+        if item.path not in answered and (shard is None or in_shard(item.path, *shard))
+    )
     best = dict(answered)
     write_header = not (resume and _has_content(out))
     with _open_output(out, resume) as stream:
@@ -107,6 +119,15 @@ def score(
         if failing:
             notice(f"{len(failing)} of {len(best)} inputs have no face scored >= {fail_under}")
             sys.exit(EXIT_FAIL_UNDER)
+
+
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        return parse_shard(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def _build_scorer(model, detector, detector_model, faces, batch_size, device, save_crops, notice):

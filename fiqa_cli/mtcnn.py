@@ -45,9 +45,11 @@ class MtcnnCascade:
     """Finds faces with 5 landmarks; `detect` returns boxes (N x 5: x1, y1, x2, y2, score)
     and landmarks (N x 5 x 2: left eye, right eye, nose, left and right mouth corner)."""
 
-    def __init__(self, weights_dir: Path, providers: list[str]):
+    def __init__(
+        self, weights_dir: Path, providers: list[str], options: ort.SessionOptions | None = None
+    ):
         pnet, rnet, onet = (
-            ort.InferenceSession(str(weights_dir / name), providers=providers)
+            ort.InferenceSession(str(weights_dir / name), options, providers=providers)
             for name in WEIGHT_FILES
         )
         self._pnet, self._rnet, self._onet = pnet, rnet, onet

@@ -70,3 +70,25 @@ def detector_model_option(*, must_exist: bool = False) -> Callable[[Command], Co
         type=click.Path(path_type=Path, dir_okay=False, exists=must_exist),
         help="SCRFD ONNX file (default: searched in insightface's model root).",
     )
+
+
+def faces_option() -> Callable[[Command], Command]:
+    """--faces largest|all: which faces of an input get a row."""
+    return click.option(
+        "--faces",
+        type=click.Choice(("largest", "all")),
+        default="largest",
+        show_default=True,
+        help="largest: one row per input for its biggest face; all: one row per face.",
+    )
+
+
+def batch_size_option(help: str) -> Callable[[Command], Command]:
+    """--batch-size: face crops per inference batch (and whatever else `help` says)."""
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=64,
+        show_default=True,
+        help=help,
+    )

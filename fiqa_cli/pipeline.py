@@ -1,13 +1,18 @@
 """The scoring pipeline: input -> decode -> detect -> align -> batched inference -> rows.
 
 Rows come out per input and in input order; crops of consecutive inputs share inference
-batches unless every input must be answered as soon as it arrives (stdin mode).
+batches unless every input must be answered as soon as it arrives (stdin mode). With several
+workers, decode, detect and align run in a thread pool a bounded number of inputs ahead of
+inference, so the next batch is being prepared while the current one is scored (onnxruntime and
+OpenCV release the GIL while they compute).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +45,7 @@ class _FaceCrop:
 
 
 _Slot = Row | _FaceCrop
+_Prepared = tuple[str, list[_Slot]]  # an input's path and what it yielded
 
 
 class Scorer:
@@ -50,30 +56,68 @@ class Scorer:
         *,
         all_faces: bool = False,
         batch_size: int = 64,
+        workers: int = 1,
         crops_dir: Path | None = None,
         warn: Callable[[str], None] = lambda message: None,
     ):
+        """`workers` threads decode, detect and align; 1 does it all in the caller's thread.
+        Detector sessions shared by several workers should have one intra-op thread each."""
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
         self._model = model
         self._detector = detector
         self._all_faces = all_faces
         self._batch_size = batch_size
+        self._workers = workers
         self._crops_dir = crops_dir
         self._warn = warn
 
     def score(self, items: Iterable[InputItem], *, answer_each: bool) -> Iterator[list[Row]]:
-        """The rows of each input, in input order."""
-        pending: list[tuple[str, list[_Slot]]] = []
-        waiting_crops = 0
+        """The rows of each input, in input order. `answer_each` scores every input before
+        the next is read, for callers that wait for each answer (stdin)."""
+        if answer_each or self._workers == 1:
+            yield from self._score_prepared(map(self._prepare, items), answer_each)
+            return
+        pool = ThreadPoolExecutor(self._workers, thread_name_prefix="fiqa-prepare")
+        try:
+            yield from self._score_prepared(self._prepared_ahead(pool, items), answer_each=False)
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    def _prepared_ahead(
+        self, pool: ThreadPoolExecutor, items: Iterable[InputItem]
+    ) -> Iterator[_Prepared]:
+        """`_prepare` of each item in input order, computed by the pool up to two inference
+        batches ahead: enough work queued to keep the workers busy while a batch is scored,
+        and a bound on the crops held in memory however many inputs there are."""
+        ahead = 2 * self._batch_size + self._workers
+        futures: deque[Future[_Prepared]] = deque()
         for item in items:
-            slots = self._prepare(item)
-            pending.append((item.path, slots))
+            futures.append(pool.submit(self._prepare, item))
+            if len(futures) >= ahead:
+                yield futures.popleft().result()
+        while futures:
+            yield futures.popleft().result()
+
+    def _score_prepared(
+        self, prepared: Iterable[_Prepared], answer_each: bool
+    ) -> Iterator[list[Row]]:
+        pending: list[_Prepared] = []
+        waiting_crops = 0
+        for path, slots in prepared:
+            pending.append((path, slots))
             waiting_crops += sum(isinstance(slot, _FaceCrop) for slot in slots)
-            if answer_each or waiting_crops >= self._batch_size:
+            # Inputs without a face add no crops; a long run of them is written out too.
+            full = waiting_crops >= self._batch_size or len(pending) >= 4 * self._batch_size
+            if answer_each or full:
                 yield from self._finish(pending)
                 pending, waiting_crops = [], 0
         yield from self._finish(pending)
 
-    def _prepare(self, item: InputItem) -> list[_Slot]:
+    def _prepare(self, item: InputItem) -> _Prepared:
+        return item.path, self._slots(item)
+
+    def _slots(self, item: InputItem) -> list[_Slot]:
         if item.problem is not None:
             return [Row(item.path, UNREADABLE, message=item.problem)]
         try:
@@ -130,7 +174,7 @@ class Scorer:
         encoded = cv2.imencode(".png", slot.crop)[1]
         (self._crops_dir / name).write_bytes(encoded.tobytes())
 
-    def _finish(self, pending: list[tuple[str, list[_Slot]]]) -> Iterator[list[Row]]:
+    def _finish(self, pending: list[_Prepared]) -> Iterator[list[Row]]:
         crops = [slot.crop for _, slots in pending for slot in slots if isinstance(slot, _FaceCrop)]
         qualities: list[float] = []
         for start in range(0, len(crops), self._batch_size):

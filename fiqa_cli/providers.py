@@ -1,6 +1,8 @@
-"""onnxruntime execution providers for `--device auto|cpu|cuda`."""
+"""onnxruntime execution providers for `--device auto|cpu|cuda`, and session threading."""
 
 from __future__ import annotations
+
+import os
 
 import onnxruntime as ort
 
@@ -21,15 +23,19 @@ def cuda_missing_message(detail: str) -> str:
     return f"--device cuda was requested but {detail}. Fix: {CUDA_FIX}"
 
 
-def select_providers(device: str) -> list[str]:
-    """Providers to ask onnxruntime for; `cuda` fails early when onnxruntime lacks CUDA."""
+def select_providers(
+    device: str, cuda_options: dict[str, str] | None = None
+) -> list[str | tuple[str, dict[str, str]]]:
+    """Providers to ask onnxruntime for; `cuda` fails early when onnxruntime lacks CUDA.
+    `cuda_options` are CUDA execution provider options (device_id, gpu_mem_limit,
+    cudnn_conv_algo_search...), passed as given for onnxruntime to check."""
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
     available = ort.get_available_providers()
     if device == "cpu":
         return [CPU]
     if CUDA in available:
-        return [CUDA, CPU]
+        return [(CUDA, dict(cuda_options or {})), CPU]
     if device == "cuda":
         raise DeviceError(
             cuda_missing_message(
@@ -52,3 +58,26 @@ def fallback_notice(device: str, active_providers: list[str]) -> str | None:
             cuda_missing_message(f"the session could not load {CUDA} (CUDA/cuDNN libraries?)")
         )
     return CPU_FALLBACK_NOTICE
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (a container's or job's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def shared_cpu_options(threads: int | None = None) -> ort.SessionOptions:
+    """Options for a session that shares the CPUs with others running at the same time.
+
+    `threads` caps its intra-op pool (None: onnxruntime's default, one per core). Its threads
+    do not spin while waiting for work, as they do by default: spinning pools of concurrent
+    sessions burn the cores that the other sessions need.
+    """
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options

@@ -8,6 +8,7 @@ model lacks. The graph must have the contract's input and quality output.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import onnxruntime as ort
 
 from fiqa_cli import model_contract as contract
 from fiqa_cli.model_input import crops_to_input
+from fiqa_cli.providers import CUDA
 
 _EXPECTED = (
     f"expected an ONNX quality model written by `fiqa export`: input '{contract.INPUT_NAME}' "
@@ -30,18 +32,24 @@ class ModelError(Exception):
 class QualityModel:
     """Maps aligned 112x112 BGR face crops to the model's raw quality scores."""
 
-    def __init__(self, path: Path, providers: list[str]):
+    def __init__(self, path: Path, providers: list[str], options: ort.SessionOptions | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
         try:
-            self._session = ort.InferenceSession(str(self.path), providers=providers)
+            self._session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own types for bad graphs
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ModelError(
                 f"{self.path}: not a loadable ONNX model ({first_line}); {_EXPECTED}"
             ) from None
         self._check_graph()
+        # On a GPU, batches go through device buffers bound once per batch size.
+        self._device_runner = None
+        if CUDA in self._session.get_providers():
+            cuda_options = self._session.get_provider_options().get(CUDA, {})
+            device_id = int(cuda_options.get("device_id", 0))
+            self._device_runner = DeviceBufferRunner(self._session, "cuda", device_id)
         metadata = self._session.get_modelmeta().custom_metadata_map
         self.input_size = int(metadata.get(contract.META_INPUT_SIZE, contract.INPUT_SIZE))
         self.color_order = metadata.get(contract.META_COLOR_ORDER, contract.COLOR_ORDER)
@@ -91,13 +99,71 @@ class QualityModel:
             return np.zeros(0, np.float32)
         tensor = self.preprocess(crops_bgr)
         step = self._max_batch or len(tensor)
-        scores = [
-            self._session.run(
-                [contract.QUALITY_OUTPUT], {contract.INPUT_NAME: tensor[i : i + step]}
-            )[0]
-            for i in range(0, len(tensor), step)
-        ]
+        scores = [self._run(tensor[i : i + step]) for i in range(0, len(tensor), step)]
         return np.concatenate(scores).reshape(len(tensor), -1)[:, 0]
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        if self._device_runner is not None:
+            return self._device_runner.run(batch)
+        return self._session.run([contract.QUALITY_OUTPUT], {contract.INPUT_NAME: batch})[0]
+
+
+class DeviceBufferRunner:
+    """Runs a session on buffers that live on its device and are reused for every batch of
+    the same size (IO binding): each batch costs one copy into the device and one copy of the
+    quality scores out; the embeddings never leave the device.
+
+    `device` is onnxruntime's device name ("cuda", or "cpu", where it is the plain path with
+    the same buffer handling, which is how the CPU-only tests check it).
+    """
+
+    # Batch sizes with bound buffers; a run has its batch size and one smaller last batch.
+    _MAX_BOUND_SIZES = 4
+
+    def __init__(self, session: ort.InferenceSession, device: str, device_id: int = 0):
+        self._session = session
+        self._device = device
+        self._device_id = device_id
+        self._bound: dict[int, _Binding] = {}
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Quality output (N x 1) for a float32 NCHW batch."""
+        if len(batch) not in self._bound:
+            if len(self._bound) >= self._MAX_BOUND_SIZES:
+                self._bound.pop(next(iter(self._bound)))
+            self._bound[len(batch)] = self._bind(batch.shape)
+        bound = self._bound[len(batch)]
+        bound.buffers[0].update_inplace(np.ascontiguousarray(batch, dtype=np.float32))
+        self._session.run_with_iobinding(bound.binding)
+        return bound.binding.get_outputs()[bound.quality_index].numpy()
+
+    def _bind(self, shape: tuple[int, ...]) -> _Binding:
+        input_value = self._buffer(shape)
+        binding = self._session.io_binding()
+        binding.bind_ortvalue_input(contract.INPUT_NAME, input_value)
+        buffers = [input_value]
+        outputs = self._session.get_outputs()
+        for node in outputs:
+            output_shape = (shape[0], *node.shape[1:])
+            if all(isinstance(dim, int) for dim in output_shape):
+                buffers.append(self._buffer(output_shape))
+                binding.bind_ortvalue_output(node.name, buffers[-1])
+            else:  # a symbolic size: onnxruntime allocates it on the device at each run
+                binding.bind_output(node.name, self._device, self._device_id)
+        names = [node.name for node in outputs]
+        return _Binding(binding, buffers, names.index(contract.QUALITY_OUTPUT))
+
+    def _buffer(self, shape: tuple[int, ...]) -> ort.OrtValue:
+        return ort.OrtValue.ortvalue_from_shape_and_type(
+            list(shape), np.float32, self._device, self._device_id
+        )
+
+
+@dataclass
+class _Binding:
+    binding: ort.IOBinding
+    buffers: list[ort.OrtValue]  # the input first; kept alive while bound
+    quality_index: int
 
 
 def _read_triplet(

@@ -20,7 +20,7 @@ QUALITY_DECIMALS = 6
 DET_SCORE_DECIMALS = 4
 BOX_DECIMALS = 1
 # How a row read back turns its numeric columns from CSV text into numbers.
-_NUMBER_COLUMNS = {
+NUMBER_COLUMNS = {
     "face": int,
     "quality": float,
     "det_score": float,
@@ -135,7 +135,7 @@ def _typed(record: object, where: str) -> dict[str, object]:
         row = {column: record.get(column) for column in COLUMNS}
         if not isinstance(row["path"], str) or not isinstance(row["status"], str):
             raise TypeError
-        for column, convert in _NUMBER_COLUMNS.items():
+        for column, convert in NUMBER_COLUMNS.items():
             row[column] = None if row[column] in (None, "") else convert(row[column])
     except (AttributeError, TypeError, ValueError):
         raise ScoreFileError(f"{where}: not a fiqa score row") from None

@@ -14,9 +14,22 @@ from pathlib import Path
 import click
 
 from fiqa_cli.inputs import STDIN, InputItem, expand_inputs, in_shard, parse_shard
-from fiqa_cli.options import detector_model_option, detector_option, device_option, model_option
+from fiqa_cli.options import (
+    batch_size_option,
+    detector_model_option,
+    detector_option,
+    device_option,
+    faces_option,
+    model_option,
+)
 from fiqa_cli.paths import default_model_path
-from fiqa_cli.providers import DeviceError, fallback_notice, select_providers
+from fiqa_cli.providers import (
+    DeviceError,
+    fallback_notice,
+    select_providers,
+    shared_cpu_options,
+    usable_cpus,
+)
 from fiqa_cli.rows import FORMATS, OK, Row, RowWriter, ScoreFileError, format_for, prepare_resume
 
 EXIT_FAIL_UNDER = 3
@@ -31,21 +44,25 @@ EXIT_FAIL_UNDER = 3
 @model_option("ONNX quality model written by `fiqa export` (default: the embedded model).")
 @detector_option(from_env=True)
 @detector_model_option()
+@faces_option()
+@batch_size_option("Face crops per inference batch, gathered across inputs.")
 @click.option(
-    "--faces",
-    type=click.Choice(("largest", "all")),
-    default="largest",
-    show_default=True,
-    help="largest: one row per input for its biggest face; all: one row per face.",
-)
-@click.option(
-    "--batch-size",
+    "--workers",
     type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Face crops per inference batch, gathered across inputs.",
+    envvar="FIQA_WORKERS",
+    help="Threads that decode, detect and align ahead of inference [default: one per CPU; "
+    "with '-' inputs are scored one at a time].",
 )
 @device_option("auto: CUDA when usable, else CPU (said once on stderr).", from_env=True)
+@click.option(
+    "--cuda-option",
+    "cuda_options",
+    metavar="KEY=VALUE",
+    multiple=True,
+    callback=lambda ctx, param, values: _key_values(values),
+    help="onnxruntime CUDA provider option, repeatable (e.g. device_id=1, "
+    "cudnn_conv_algo_search=HEURISTIC, gpu_mem_limit=4294967296).",
+)
 @click.option(
     "--save-crops",
     type=click.Path(path_type=Path, file_okay=False),
@@ -74,7 +91,9 @@ def score(
     detector_model: Path | None,
     faces: str,
     batch_size: int,
+    workers: int | None,
     device: str,
+    cuda_options: dict[str, str],
     save_crops: Path | None,
     resume: bool,
     fail_under: float | None,
@@ -95,7 +114,16 @@ def score(
             click.echo(f"fiqa: {message}", err=True)
 
     scorer = _build_scorer(
-        model, detector, detector_model, faces, batch_size, device, save_crops, notice
+        model=model,
+        detector=detector,
+        detector_model=detector_model,
+        faces=faces,
+        batch_size=batch_size,
+        workers=workers or usable_cpus(),
+        device=device,
+        cuda_options=cuda_options,
+        save_crops=save_crops,
+        notice=notice,
     )
     answered = _answered_before(Path(out), fmt) if resume else {}
     answer_each = STDIN in inputs
@@ -104,21 +132,44 @@ def score(
         for item in expand_inputs(inputs, sys.stdin)
         if item.path not in answered and (shard is None or in_shard(item.path, *shard))
     )
-    best = dict(answered)
+    # Counts, not a table of every input: memory must not grow with the number of inputs.
+    gate = _FailUnderCount(fail_under)
+    for quality in answered.values():
+        gate.add(quality)
     write_header = not (resume and _has_content(out))
     with _open_output(out, resume) as stream:
         writer = RowWriter(stream, fmt, write_header=write_header)
         with _progress(items, answer_each or quiet) as shown_items:
             for rows in scorer.score(shown_items, answer_each=answer_each):
                 writer.write_input(rows)
-                best[rows[0].path] = _best_quality(rows)
-    if fail_under is not None:
-        failing = [
-            path for path, quality in best.items() if quality is None or quality < fail_under
-        ]
-        if failing:
-            notice(f"{len(failing)} of {len(best)} inputs have no face scored >= {fail_under}")
-            sys.exit(EXIT_FAIL_UNDER)
+                gate.add(_best_quality(rows))
+    if gate.failing:
+        notice(f"{gate.failing} of {gate.inputs} inputs have no face scored >= {fail_under}")
+        sys.exit(EXIT_FAIL_UNDER)
+
+
+class _FailUnderCount:
+    """How many inputs have no face scored at or above `--fail-under` (none when unset)."""
+
+    def __init__(self, threshold: float | None):
+        self.threshold = threshold
+        self.inputs = 0
+        self.failing = 0
+
+    def add(self, best_quality: float | None) -> None:
+        self.inputs += 1
+        if self.threshold is not None and (best_quality is None or best_quality < self.threshold):
+            self.failing += 1
+
+
+def _key_values(values: tuple[str, ...]) -> dict[str, str]:
+    settings = {}
+    for value in values:
+        key, equals, setting = value.partition("=")
+        if not key.strip() or not equals:
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}")
+        settings[key.strip()] = setting.strip()
+    return settings
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:
@@ -130,17 +181,38 @@ def _shard(value: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(str(error)) from None
 
 
-def _build_scorer(model, detector, detector_model, faces, batch_size, device, save_crops, notice):
+def _build_scorer(
+    *,
+    model,
+    detector,
+    detector_model,
+    faces,
+    batch_size,
+    workers,
+    device,
+    cuda_options,
+    save_crops,
+    notice,
+):
     # Imported here so that `fiqa score --help` and usage errors do not load insightface.
     from fiqa_cli.detect import DetectorError, create_optional_detector
     from fiqa_cli.pipeline import Scorer
     from fiqa_cli.quality_model import ModelError, QualityModel
 
     try:
-        providers = select_providers(device)
-        quality_model = QualityModel(_model_path(model), providers)
+        providers = select_providers(device, cuda_options)
+        # Decode/detect workers run beside inference: no session may spin on idle cores.
+        shared = workers > 1
+        quality_model = QualityModel(
+            quality_model_path(model), providers, shared_cpu_options() if shared else None
+        )
         cpu_notice = fallback_notice(device, quality_model.active_providers)
-        face_detector = create_optional_detector(detector, detector_model, providers)
+        # Each worker's detector call gets one core: MTCNN's many small operators and SCRFD's
+        # pre/post-processing use a core each far better than one call spread over all
+        # cores. Inference gets every core for its batches.
+        face_detector = create_optional_detector(
+            detector, detector_model, providers, shared_cpu_options(threads=1) if shared else None
+        )
     except (DeviceError, ModelError, DetectorError) as error:
         raise click.ClickException(str(error)) from None
     if cpu_notice:
@@ -157,12 +229,14 @@ def _build_scorer(model, detector, detector_model, faces, batch_size, device, sa
         face_detector,
         all_faces=faces == "all",
         batch_size=batch_size,
+        workers=workers,
         crops_dir=save_crops,
         warn=lambda message: notice(f"warning: {message}"),
     )
 
 
-def _model_path(model: Path | None) -> Path:
+def quality_model_path(model: Path | None) -> Path:
+    """`--model` as given, else the embedded default model (a ClickException when missing)."""
     if model is not None:
         return model
     path = default_model_path()

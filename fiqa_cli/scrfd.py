@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 from insightface import model_zoo
 
 DETECTION_INPUT_SIZE = (640, 640)
@@ -28,9 +29,11 @@ class ScrfdModelError(Exception):
 class ScrfdDetector:
     """`detect` returns boxes (N x 5: x1, y1, x2, y2, score) and landmarks (N x 5 x 2)."""
 
-    def __init__(self, model_path: Path, providers: list[str]):
+    def __init__(
+        self, model_path: Path, providers: list[str], options: ort.SessionOptions | None = None
+    ):
         try:
-            model = model_zoo.get_model(str(model_path), providers=providers)
+            model = model_zoo.get_model(str(model_path), providers=providers, sess_options=options)
         except Exception as error:  # insightface raises assorted types for unreadable files
             raise ScrfdModelError(f"{model_path}: cannot load as an ONNX model ({error})") from None
         if getattr(model, "taskname", None) != "detection" or not getattr(model, "use_kps", False):

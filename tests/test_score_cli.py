@@ -303,6 +303,9 @@ def test_usage_errors_exit_2(random_onnx_model: Path, faces_dir: Path) -> None:
     assert run_score().exit_code == 2
     assert run_score("--faces", "some", faces_dir).exit_code == 2
     assert run_score("--batch-size", 0, faces_dir).exit_code == 2
+    assert run_score("--workers", 0, faces_dir).exit_code == 2
+    bad_option = run_score("--cuda-option", "device_id", faces_dir)
+    assert bad_option.exit_code == 2 and "KEY=VALUE" in bad_option.stderr
     resume_to_stdout = run_score("--model", random_onnx_model, "--resume", faces_dir)
     assert resume_to_stdout.exit_code == 2 and "--out" in resume_to_stdout.stderr
 
@@ -400,12 +403,15 @@ def test_resume_jsonl_skips_answered_inputs(
     assert out.read_text(encoding="utf-8").startswith(first)
 
 
-def test_batching_across_inputs_does_not_change_scores(
-    random_onnx_model: Path, faces_dir: Path
+@pytest.mark.parametrize("workers", [1, 3])
+def test_batching_and_workers_do_not_change_scores(
+    random_onnx_model: Path, faces_dir: Path, workers: int
 ) -> None:
     one_batch = parse_csv(run_score("--model", random_onnx_model, faces_dir).stdout)
     small_batches = parse_csv(
-        run_score("--model", random_onnx_model, "--batch-size", 3, faces_dir).stdout
+        run_score(
+            "--model", random_onnx_model, "--batch-size", 3, "--workers", workers, faces_dir
+        ).stdout
     )
     assert [row["path"] for row in small_batches] == [row["path"] for row in one_batch]
     for first, second in zip(one_batch, small_batches, strict=True):

@@ -12,29 +12,14 @@ python tools/split_identities.py "$lfw/images" "$work/split"
 
 # 2. Training on the train identities with at least 2 images (MTCNN alignment, cached).
 fiqa train --data "$work/split/train" --arch mobilefacenet --out "$work/run" \
-  --epochs 16 --batch-size 128 --lr 0.2 --warmup-epochs 1 --augment-degradations 0.2 \
+  --epochs 24 --batch-size 128 --lr 0.2 --warmup-epochs 1 --augment-degradations 0.3 \
   --min-images-per-id 2 --detector mtcnn --num-workers 1 --seed 0 \
   --val-pairs "$lfw/pairsDevTrain.txt" --val-root "$lfw/images" \
   --eval-every 250 --log-every 20 --save-every 100
 
 # 3. Export, with parity checked on aligned crops of held-out faces.
-mkdir -p "$work/parity"
-python - "$work/split/heldout" "$work/parity" <<'PY'
-import sys
-from pathlib import Path
-import cv2
-from fiqa_cli.align import align_face
-from fiqa_cli.decode import read_image
-from fiqa_cli.detect import create_detector
-from fiqa_cli.image_files import identity_images
-detector = create_detector("mtcnn")
-photos = [p for _, paths in identity_images(Path(sys.argv[1])) for p in paths][:16]
-for photo in photos:
-    image = read_image(photo)
-    faces = detector.detect(image)
-    if faces:
-        cv2.imwrite(str(Path(sys.argv[2]) / f"{photo.stem}.png"), align_face(image, faces[0].landmarks))
-PY
+find -L "$work/split/heldout" -name '*.jpg' | sort | head -16 |
+  fiqa score - --detector mtcnn --save-crops "$work/parity" --out /dev/null --quiet
 fiqa export "$work/run/checkpoint.pt" --out "$work/fiqa_default.onnx" --parity-images "$work/parity"
 
 # 4. Evaluation on the held-out identities with the independent FR model.

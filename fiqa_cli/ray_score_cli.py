@@ -1,0 +1,132 @@
+"""`fiqa ray-score`: `fiqa score` spread over a Ray cluster (or all local cores), writing the
+same rows as partitioned CSV or Parquet into a folder.
+
+Ray is an optional extra: it is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from fiqa_cli.inputs import expand_inputs
+from fiqa_cli.options import (
+    batch_size_option,
+    detector_model_option,
+    detector_option,
+    faces_option,
+    model_option,
+)
+from fiqa_cli.score_cli import quality_model_path
+
+RAY_EXTRA_HINT = "pip install 'fiqa[ray]'"
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--out",
+    required=True,
+    help="Output folder (new or empty), or a filesystem URI such as s3://bucket/prefix; "
+    "on a cluster it must be reachable from every node.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("csv", "parquet")),
+    default="csv",
+    show_default=True,
+    help="One part file per block of rows.",
+)
+@click.option(
+    "--address",
+    help="Ray cluster to run on: auto (the one this node belongs to) or ray://HEAD:10001 "
+    "[default: $RAY_ADDRESS, else a cluster started here with `ray start`, else a new "
+    "local Ray instance].",
+)
+@click.option(
+    "--actors",
+    type=click.IntRange(min=1),
+    help="Actors (one CPU and one model session each) [default: up to one per cluster CPU].",
+)
+@model_option("ONNX quality model written by `fiqa export` (default: the embedded model).")
+@detector_option(from_env=True)
+@detector_model_option()
+@faces_option()
+@batch_size_option("Inputs per Ray batch, and face crops per inference batch.")
+def ray_score(
+    inputs: tuple[str, ...],
+    out: str,
+    fmt: str,
+    address: str | None,
+    actors: int | None,
+    model: Path | None,
+    detector: str,
+    detector_model: Path | None,
+    faces: str,
+    batch_size: int,
+) -> None:
+    """Score face photos on Ray: INPUT is an image, a folder (searched recursively) or '-'
+    for newline-separated paths on stdin. Paths must name the same files on every node."""
+    try:
+        import ray
+
+        from fiqa_cli import ray_scoring
+    except ImportError as error:
+        raise click.ClickException(
+            f"fiqa ray-score needs Ray Data ({error}): {RAY_EXTRA_HINT}"
+        ) from None
+
+    _check_output_folder(out)
+    quality_model, face_detector = _checked_model_and_detector(model, detector, detector_model)
+    recipe = ray_scoring.scorer_recipe(
+        quality_model, face_detector, all_faces=faces == "all", batch_size=batch_size
+    )
+    items = list(expand_inputs(inputs, sys.stdin))
+    if not items:
+        raise click.ClickException("no inputs to score")
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            # Actor output would otherwise be copied to this process's stdout.
+            ray.init(address=address, log_to_driver=False)
+        except ConnectionError as error:
+            raise click.ClickException(f"cannot reach the Ray cluster: {error}") from None
+    try:
+        _notice(f"scoring {len(items)} inputs on Ray into {out}")
+        ray_scoring.score_on_ray(items, recipe, out, fmt=fmt, actors=actors)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _check_output_folder(out: str) -> None:
+    """Ray adds its part files to whatever the folder holds: rows of an earlier run would mix in."""
+    if "://" in out:
+        return
+    folder = Path(out)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise click.UsageError(f"--out {out} must be a new or empty folder")
+
+
+def _checked_model_and_detector(model, detector, detector_model):
+    """Built here first so that a bad file fails at once with its reason, not in every actor,
+    and `auto` is resolved once for all nodes."""
+    from fiqa_cli.detect import DetectorError, create_optional_detector
+    from fiqa_cli.providers import CPU
+    from fiqa_cli.quality_model import ModelError, QualityModel
+
+    try:
+        quality_model = QualityModel(quality_model_path(model), [CPU])
+        face_detector = create_optional_detector(detector, detector_model, [CPU])
+    except (ModelError, DetectorError) as error:
+        raise click.ClickException(str(error)) from None
+    if face_detector is not None and detector == "auto":
+        _notice(f"detector: {face_detector.name} ({face_detector.source})")
+    return quality_model, face_detector
+
+
+def _notice(message: str) -> None:
+    click.echo(f"fiqa: {message}", err=True)

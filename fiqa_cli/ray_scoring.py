@@ -1,0 +1,166 @@
+"""Scoring on Ray Data: the inputs become a dataset of paths, a pool of actors each holding one
+`Scorer` turns batches of paths into `fiqa score` rows, and the rows are written as partitioned
+CSV or Parquet (one file per block).
+
+Each actor takes one CPU and runs its onnxruntime sessions on one thread: Ray spreads the
+work over the cores by running one actor per core, and single-threaded sessions in each keep
+the node from being oversubscribed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import pyarrow as pa
+import ray
+from ray.util.client import ray as ray_client
+
+from fiqa_cli.detect import Detector, create_optional_detector
+from fiqa_cli.inputs import InputItem
+from fiqa_cli.options import NO_DETECTOR
+from fiqa_cli.pipeline import Scorer
+from fiqa_cli.providers import CPU, shared_cpu_options
+from fiqa_cli.quality_model import QualityModel
+from fiqa_cli.rows import COLUMNS, NUMBER_COLUMNS
+
+OUTPUT_FORMATS = ("csv", "parquet")
+
+# Every block gets the same schema, so that a block whose numeric columns are all empty (a
+# batch of unreadable files) still writes typed columns and the part files read back as one.
+_ARROW_TYPES = {int: pa.int64(), float: pa.float64()}
+ROW_SCHEMA = pa.schema(
+    [
+        (
+            column,
+            _ARROW_TYPES[NUMBER_COLUMNS[column]] if column in NUMBER_COLUMNS else pa.string(),
+        )
+        for column in COLUMNS
+    ]
+)
+
+_CPUS_PER_ACTOR = 1
+
+
+@dataclass(frozen=True)
+class ScorerRecipe:
+    """What an actor needs to build the driver's Scorer. The model files travel as bytes, so
+    that no node needs them at the driver's paths (the embedded model's path, for one, is
+    wherever that node installed fiqa)."""
+
+    model: bytes
+    detector: str  # scrfd, mtcnn (weights come with the package on every node) or none
+    detector_model: bytes | None
+    all_faces: bool
+    batch_size: int
+
+
+def scorer_recipe(
+    model: QualityModel, detector: Detector | None, *, all_faces: bool, batch_size: int
+) -> ScorerRecipe:
+    """The recipe for the model and detector built (and so checked) on the driver; an `auto`
+    detector is pinned to what it resolved to here, so that every node runs the same one."""
+    name = NO_DETECTOR if detector is None else detector.name
+    return ScorerRecipe(
+        model=model.path.read_bytes(),
+        detector=name,
+        detector_model=detector.source.read_bytes() if name == "scrfd" else None,
+        all_faces=all_faces,
+        batch_size=batch_size,
+    )
+
+
+def score_on_ray(
+    items: Iterable[InputItem],
+    recipe: ScorerRecipe,
+    out: str,
+    *,
+    fmt: str,
+    actors: int | None = None,
+) -> None:
+    """Score `items` on the connected Ray cluster and write the rows under the folder (or
+    pyarrow filesystem URI) `out`, in no particular order. `actors` fixes the pool size;
+    None lets it grow to one actor per CPU of the cluster."""
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    records = [{"path": item.path, "problem": item.problem} for item in items]
+    if ray_client.is_connected():
+        # Ray Data cannot execute in a Ray Client (ray://) driver, which has no core worker:
+        # the pipeline is driven from a task on the cluster instead.
+        driver = ray.remote(num_cpus=0)(_score_records)
+        ray.get(driver.remote(records, recipe, out, fmt, actors))
+    else:
+        _score_records(records, recipe, out, fmt, actors)
+
+
+def _score_records(
+    records: list[dict[str, str | None]],
+    recipe: ScorerRecipe,
+    out: str,
+    fmt: str,
+    actors: int | None,
+) -> None:
+    if actors is None:
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=_cluster_cpus())
+    else:
+        pool = ray.data.ActorPoolStrategy(size=actors)
+    rows = ray.data.from_items(records).map_batches(
+        _ScoringActor,
+        # One shared copy of the model bytes in the object store, however many actors.
+        fn_constructor_args=(ray.put(recipe),),
+        compute=pool,
+        num_cpus=_CPUS_PER_ACTOR,
+        batch_size=recipe.batch_size,
+        batch_format="pyarrow",
+    )
+    if fmt == "csv":
+        rows.write_csv(out)
+    else:
+        rows.write_parquet(out)
+
+
+def _cluster_cpus() -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+class _ScoringActor:
+    """One Scorer per actor, built once: creating the sessions costs far more than a batch."""
+
+    def __init__(self, recipe_ref: ray.ObjectRef):
+        cv2.setNumThreads(_CPUS_PER_ACTOR)
+        self._scorer = _build_scorer(ray.get(recipe_ref))
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        items = [InputItem(**record) for record in batch.to_pylist()]
+        records = [
+            {column: _utf8(value) for column, value in row.values().items()}
+            for rows in self._scorer.score(items, answer_each=False)
+            for row in rows
+        ]
+        return pa.Table.from_pylist(records, schema=ROW_SCHEMA)
+
+
+def _utf8(value: object) -> object:
+    """Arrow strings must be UTF-8: a file name that is not (held as surrogate escapes) is
+    written with \\xNN escapes for its odd bytes rather than failing the whole job."""
+    if not isinstance(value, str):
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _build_scorer(recipe: ScorerRecipe) -> Scorer:
+    # onnxruntime reads the files when it creates the sessions; they are not needed after.
+    with tempfile.TemporaryDirectory(prefix="fiqa-ray-") as folder:
+        model_path = Path(folder) / "model.onnx"
+        model_path.write_bytes(recipe.model)
+        detector_path = None
+        if recipe.detector_model is not None:
+            detector_path = Path(folder) / "detector.onnx"
+            detector_path.write_bytes(recipe.detector_model)
+        options = shared_cpu_options(threads=_CPUS_PER_ACTOR)
+        model = QualityModel(model_path, [CPU], options)
+        detector = create_optional_detector(recipe.detector, detector_path, [CPU], options)
+    return Scorer(model, detector, all_faces=recipe.all_faces, batch_size=recipe.batch_size)

@@ -44,6 +44,7 @@ from common import add_shared_argument, lfw_photos, print_table, seeded_backbone
 from fiqa_cli.align import align_face
 from fiqa_cli.decode import read_image
 from fiqa_cli.detect import Detector, create_detector
+from fiqa_cli.options import CPU_BATCH_SIZE
 from fiqa_cli.paths import default_model_path
 from fiqa_cli.providers import CPU, shared_cpu_options, usable_cpus
 from fiqa_cli.quality_model import QualityModel
@@ -74,7 +75,7 @@ def main() -> None:
     args = _parse_args()
     paths = spread_sample(lfw_photos(args.shared), args.images)
     workers = usable_cpus()
-    batch_size = _default_batch_size()
+    batch_size = CPU_BATCH_SIZE
 
     images = [read_image(path) for path in paths]
     results = [_timed("decode", paths, read_image, "images")]
@@ -94,7 +95,7 @@ def main() -> None:
     default_model = QualityModel(default_model_path(), [CPU])
     results += [_infer("default", default_model, crops, batch) for batch in BATCH_SIZES]
     pipeline_model = QualityModel(default_model_path(), [CPU], shared_cpu_options())
-    pipeline_infer = f"infer default b{batch_size} (no spinning)"
+    pipeline_infer = f"infer default b{batch_size} (fiqa score options)"
     results.append(_infer("default", pipeline_model, crops, batch_size, pipeline_infer))
     with tempfile.TemporaryDirectory() as folder:
         for arch in args.archs:
@@ -143,11 +144,6 @@ def _parse_args() -> argparse.Namespace:
         help="backbones to export (seeded) and time; '' for none",
     )
     return parser.parse_args()
-
-
-def _default_batch_size() -> int:
-    option = next(param for param in score.params if param.name == "batch_size")
-    return int(option.default)
 
 
 def _timed(stage: str, inputs: Sequence, run: Callable, unit: str) -> StageResult:

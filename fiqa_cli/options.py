@@ -16,6 +16,11 @@ DEVICES = ("auto", "cpu", "cuda")
 DETECTORS = ("auto", "scrfd", "mtcnn")
 NO_DETECTOR = "none"  # the inputs are aligned crops already
 
+# On a CPU, batches of 16 crops run the default model as fast as any larger batch and take a
+# third of the memory of 64 (benchmarks/stages.py); GPUs want larger batches.
+CPU_BATCH_SIZE = 16
+CUDA_BATCH_SIZE = 64
+
 MODEL_ENVVAR = "FIQA_MODEL"
 DEVICE_ENVVAR = "FIQA_DEVICE"
 DETECTOR_ENVVAR = "FIQA_DETECTOR"
@@ -84,11 +89,10 @@ def faces_option() -> Callable[[Command], Command]:
 
 
 def batch_size_option(help: str) -> Callable[[Command], Command]:
-    """--batch-size: face crops per inference batch (and whatever else `help` says)."""
+    """--batch-size: face crops per inference batch (and whatever else `help` says); unset
+    means CPU_BATCH_SIZE or CUDA_BATCH_SIZE, by where the model runs."""
     return click.option(
         "--batch-size",
         type=click.IntRange(min=1),
-        default=64,
-        show_default=True,
-        help=help,
+        help=f"{help} [default: {CPU_BATCH_SIZE} on CPU, {CUDA_BATCH_SIZE} on CUDA]",
     )

@@ -13,6 +13,7 @@ import click
 
 from fiqa_cli.inputs import expand_inputs
 from fiqa_cli.options import (
+    CPU_BATCH_SIZE,
     batch_size_option,
     detector_model_option,
     detector_option,
@@ -66,7 +67,7 @@ def ray_score(
     detector: str,
     detector_model: Path | None,
     faces: str,
-    batch_size: int,
+    batch_size: int | None,
 ) -> None:
     """Score face photos on Ray: INPUT is an image, a folder (searched recursively) or '-'
     for newline-separated paths on stdin. Paths must name the same files on every node."""
@@ -82,7 +83,10 @@ def ray_score(
     _check_output_folder(out)
     quality_model, face_detector = _checked_model_and_detector(model, detector, detector_model)
     recipe = ray_scoring.scorer_recipe(
-        quality_model, face_detector, all_faces=faces == "all", batch_size=batch_size
+        quality_model,
+        face_detector,
+        all_faces=faces == "all",
+        batch_size=batch_size or CPU_BATCH_SIZE,  # actors run on CPUs
     )
     items = list(expand_inputs(inputs, sys.stdin))
     if not items:

@@ -15,6 +15,8 @@ import click
 
 from fiqa_cli.inputs import STDIN, InputItem, expand_inputs, in_shard, parse_shard
 from fiqa_cli.options import (
+    CPU_BATCH_SIZE,
+    CUDA_BATCH_SIZE,
     batch_size_option,
     detector_model_option,
     detector_option,
@@ -24,6 +26,7 @@ from fiqa_cli.options import (
 )
 from fiqa_cli.paths import default_model_path
 from fiqa_cli.providers import (
+    CUDA,
     DeviceError,
     fallback_notice,
     select_providers,
@@ -90,7 +93,7 @@ def score(
     detector: str,
     detector_model: Path | None,
     faces: str,
-    batch_size: int,
+    batch_size: int | None,
     workers: int | None,
     device: str,
     cuda_options: dict[str, str],
@@ -224,6 +227,9 @@ def _build_scorer(
             save_crops.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise click.ClickException(f"cannot create {save_crops}: {error.strerror}") from None
+    if batch_size is None:
+        on_cuda = CUDA in quality_model.active_providers
+        batch_size = CUDA_BATCH_SIZE if on_cuda else CPU_BATCH_SIZE
     return Scorer(
         quality_model,
         face_detector,

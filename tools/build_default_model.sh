@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the embedded default model and its evaluation from ../shared, as recorded in
-# models/README.md. Takes about an hour on 2 CPU cores (training dominates).
+# models/README.md. Takes about 80 minutes on 2 CPU cores (training dominates).
 #   bash tools/build_default_model.sh [WORK_DIR]
 set -euo pipefail
 shared=${FIQA_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
@@ -18,7 +18,7 @@ fiqa train --data "$work/split/train" --arch mobilefacenet --out "$work/run" \
   --eval-every 250 --log-every 20 --save-every 100
 
 # 3. Export, with parity checked on aligned crops of held-out faces.
-find -L "$work/split/heldout" -name '*.jpg' | sort | head -16 |
+find -L "$work/split/heldout" -name '*.jpg' | sort | sed -n 1,16p |
   fiqa score - --detector mtcnn --save-crops "$work/parity" --out /dev/null --quiet
 fiqa export "$work/run/checkpoint.pt" --out "$work/fiqa_default.onnx" --parity-images "$work/parity"
 
@@ -27,5 +27,5 @@ fiqa score "$work/split/heldout" --detector mtcnn --model "$work/fiqa_default.on
   --out "$work/heldout_scores.csv"
 fiqa evaluate "$work/split/heldout" --scores "$work/heldout_scores.csv" --name fiqa-default \
   --fr-model "$shared/models/mobilefacenet_eval.onnx" --detector mtcnn \
-  --out "$work/edc.csv" --plot "$work/edc.png"
+  --out "$work/edc.csv" --plot "$work/edc.png" --log-fnmr
 python tools/degradation_check.py "$work/split/heldout" --model "$work/fiqa_default.onnx" --limit 200

@@ -8,6 +8,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,6 +43,21 @@ def seeded_backbone(arch: str, seed: int = 0):
 
     torch.manual_seed(seed)
     return create_backbone(arch).eval()
+
+
+def largest_face_crops(photos: list[Path], detector) -> list[tuple[Path, np.ndarray]]:
+    """(photo, aligned crop of its largest face) for each photo in which `detector` (a
+    fiqa_cli.detect.Detector) finds a face."""
+    from fiqa_cli.align import align_face
+    from fiqa_cli.decode import read_image
+
+    crops = []
+    for photo in photos:
+        image = read_image(photo)
+        faces = detector.detect(image)
+        if faces:
+            crops.append((photo, align_face(image, faces[0].landmarks)))
+    return crops
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

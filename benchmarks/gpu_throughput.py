@@ -16,10 +16,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import add_shared_argument, lfw_photos, print_table, seeded_backbone, spread_sample
+from common import (
+    add_shared_argument,
+    largest_face_crops,
+    lfw_photos,
+    print_table,
+    seeded_backbone,
+    spread_sample,
+)
 
-from fiqa_cli.align import align_face
-from fiqa_cli.decode import read_image
 from fiqa_cli.detect import create_detector
 from fiqa_cli.paths import default_model_path
 from fiqa_cli.providers import CUDA, select_providers
@@ -37,11 +42,7 @@ def main() -> None:
     paths = spread_sample(lfw_photos(args.shared), args.images)
     detector_path = args.shared / "models" / SCRFD
     detector = create_detector("scrfd", detector_path, providers)
-    crops = []
-    for path in paths[:256]:
-        faces = detector.detect(read_image(path))
-        if faces:
-            crops.append(align_face(read_image(path), faces[0].landmarks))
+    crops = [crop for _, crop in largest_face_crops(paths[:256], detector)]
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -64,11 +65,14 @@ def main() -> None:
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_shared_argument(parser)
-    sizes = lambda value: [int(size) for size in value.split(",")]  # noqa: E731
     parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--batch-sizes", type=sizes, default=[1, 8, 32, 64, 128, 256])
-    parser.add_argument("--end-to-end-batch-sizes", type=sizes, default=[64, 256])
+    parser.add_argument("--batch-sizes", type=_sizes, default=[1, 8, 32, 64, 128, 256])
+    parser.add_argument("--end-to-end-batch-sizes", type=_sizes, default=[64, 256])
     return parser.parse_args()
+
+
+def _sizes(value: str) -> list[int]:
+    return [int(size) for size in value.split(",")]
 
 
 def _gpu_name() -> str:

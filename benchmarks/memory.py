@@ -25,10 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-from common import add_shared_argument, lfw_photos, print_table, spread_sample
+from common import (
+    add_shared_argument,
+    largest_face_crops,
+    lfw_photos,
+    print_table,
+    spread_sample,
+)
 
-from fiqa_cli.align import align_face
-from fiqa_cli.decode import read_image
 from fiqa_cli.detect import create_detector
 from fiqa_cli.options import DETECTORS, NO_DETECTOR
 from fiqa_cli.rows import OK, read_rows
@@ -119,15 +123,11 @@ def _crop_pool(photos: list[Path], args: argparse.Namespace, folder: Path) -> li
     """Aligned crops of the largest face of CROP_POOL photos spread over LFW, as PNG files."""
     detector = create_detector(args.detector, args.detector_model)
     folder.mkdir()
-    crops = []
-    for photo in spread_sample(photos, CROP_POOL):
-        image = read_image(photo)
-        faces = detector.detect(image)
-        if faces:
-            crop_path = folder / f"{photo.stem}.png"
-            cv2.imwrite(str(crop_path), align_face(image, faces[0].landmarks))
-            crops.append(crop_path)
-    return crops
+    crop_paths = []
+    for photo, crop in largest_face_crops(spread_sample(photos, CROP_POOL), detector):
+        crop_paths.append(folder / f"{photo.stem}.png")
+        cv2.imwrite(str(crop_paths[-1]), crop)
+    return crop_paths
 
 
 def _linked_inputs(sources: list[Path], size: int, folder: Path) -> Path:

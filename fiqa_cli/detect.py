@@ -17,7 +17,7 @@ import onnxruntime as ort
 
 from fiqa_cli.options import DETECTORS, NO_DETECTOR
 from fiqa_cli.paths import insightface_model_root
-from fiqa_cli.providers import CPU
+from fiqa_cli.providers import CPU, Providers
 
 # Larger images are shrunk for detection only; boxes and landmarks are mapped back so that
 # alignment samples the full-resolution image.
@@ -95,7 +95,7 @@ def find_scrfd_model() -> Path | None:
 def create_detector(
     name: str = "auto",
     model_path: Path | None = None,
-    providers: list[str] | None = None,
+    providers: Providers | None = None,
     options: ort.SessionOptions | None = None,
 ) -> Detector:
     """Build the detector `name` (auto|scrfd|mtcnn); `model_path` selects the SCRFD file and
@@ -119,7 +119,7 @@ def create_detector(
 def create_optional_detector(
     name: str,
     model_path: Path | None = None,
-    providers: list[str] | None = None,
+    providers: Providers | None = None,
     options: ort.SessionOptions | None = None,
 ) -> Detector | None:
     """`create_detector(...)`, or None for `none`: the inputs are aligned crops already."""
@@ -129,7 +129,7 @@ def create_optional_detector(
 
 
 def _create_scrfd(
-    path: Path, providers: list[str], options: ort.SessionOptions | None
+    path: Path, providers: Providers, options: ort.SessionOptions | None
 ) -> FaceDetector:
     from fiqa_cli.scrfd import ScrfdDetector, ScrfdModelError
 
@@ -141,7 +141,7 @@ def _create_scrfd(
         raise DetectorError(str(error)) from None
 
 
-def _create_mtcnn(providers: list[str], options: ort.SessionOptions | None) -> FaceDetector:
+def _create_mtcnn(providers: Providers, options: ort.SessionOptions | None) -> FaceDetector:
     from fiqa_cli.mtcnn import WEIGHTS_PACKAGE, MtcnnCascade, find_weights_dir
 
     weights = find_weights_dir()

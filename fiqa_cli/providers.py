@@ -14,6 +14,9 @@ CUDA = "CUDAExecutionProvider"
 CUDA_FIX = "pip install --force-reinstall --no-deps onnxruntime-gpu"
 CPU_FALLBACK_NOTICE = "CUDA is not usable with this onnxruntime; running on CPU"
 
+# What onnxruntime takes as `providers`: names, or (name, options) pairs.
+Providers = list[str | tuple[str, dict[str, str]]]
+
 
 class DeviceError(Exception):
     """The requested device cannot be used; the message carries the fix."""
@@ -23,9 +26,7 @@ def cuda_missing_message(detail: str) -> str:
     return f"--device cuda was requested but {detail}. Fix: {CUDA_FIX}"
 
 
-def select_providers(
-    device: str, cuda_options: dict[str, str] | None = None
-) -> list[str | tuple[str, dict[str, str]]]:
+def select_providers(device: str, cuda_options: dict[str, str] | None = None) -> Providers:
     """Providers to ask onnxruntime for; `cuda` fails early when onnxruntime lacks CUDA.
     `cuda_options` are CUDA execution provider options (device_id, gpu_mem_limit,
     cudnn_conv_algo_search...), passed as given for onnxruntime to check."""

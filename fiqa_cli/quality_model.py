@@ -16,7 +16,7 @@ import onnxruntime as ort
 
 from fiqa_cli import model_contract as contract
 from fiqa_cli.model_input import crops_to_input
-from fiqa_cli.providers import CUDA
+from fiqa_cli.providers import CUDA, Providers
 
 _EXPECTED = (
     f"expected an ONNX quality model written by `fiqa export`: input '{contract.INPUT_NAME}' "
@@ -32,7 +32,7 @@ class ModelError(Exception):
 class QualityModel:
     """Maps aligned 112x112 BGR face crops to the model's raw quality scores."""
 
-    def __init__(self, path: Path, providers: list[str], options: ort.SessionOptions | None = None):
+    def __init__(self, path: Path, providers: Providers, options: ort.SessionOptions | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from fiqa_cli.model_contract import INPUT_SIZE
-from fiqa_cli.providers import CPU
+from fiqa_cli.providers import CPU, Providers
 
 DEFAULT_MEAN = 127.5
 DEFAULT_STD = 128.0
@@ -33,7 +33,7 @@ class FaceRecognizer:
         *,
         mean: float = DEFAULT_MEAN,
         std: float = DEFAULT_STD,
-        providers: list[str] | None = None,
+        providers: Providers | None = None,
     ) -> None:
         self.session = ort.InferenceSession(str(model_path), providers=providers or [CPU])
         model_input = self.session.get_inputs()[0]

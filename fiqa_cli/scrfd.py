@@ -15,6 +15,8 @@ import numpy as np
 import onnxruntime as ort
 from insightface import model_zoo
 
+from fiqa_cli.providers import Providers
+
 DETECTION_INPUT_SIZE = (640, 640)
 SCORE_THRESHOLD = 0.5
 # The padded canvas is this many times the image in each dimension.
@@ -30,7 +32,7 @@ class ScrfdDetector:
     """`detect` returns boxes (N x 5: x1, y1, x2, y2, score) and landmarks (N x 5 x 2)."""
 
     def __init__(
-        self, model_path: Path, providers: list[str], options: ort.SessionOptions | None = None
+        self, model_path: Path, providers: Providers, options: ort.SessionOptions | None = None
     ):
         try:
             model = model_zoo.get_model(str(model_path), providers=providers, sess_options=options)

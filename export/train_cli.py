@@ -6,6 +6,7 @@ so `fiqa train --help` stays fast.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import click
@@ -19,9 +20,11 @@ def _fractions(ctx: click.Context, param: click.Parameter, value: str | None):
     if value is None:
         return None
     try:
-        fractions = tuple(float(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter("expected comma-separated numbers, e.g. 0.6,0.8,0.95") from None
+        fractions = tuple(float(Fraction(part.strip())) for part in value.split(","))
+    except (ValueError, ZeroDivisionError):
+        raise click.BadParameter(
+            "expected comma-separated fractions, e.g. 0.6,0.8,0.95 or 20/34,28/34"
+        ) from None
     if not all(0 < fraction <= 1 for fraction in fractions):
         raise click.BadParameter("milestones are fractions of all training steps, in (0, 1]")
     return fractions

@@ -112,7 +112,7 @@ def test_resume_continues_step_counter_and_schedule(crop_folder: Path, tmp_path:
     # 48 images / batch 8 = 6 steps per epoch, 12 in all; the lr drops tenfold at step 6.
     common = [
         "--data", crop_folder, "--out", run_dir, "--arch", "mobilefacenet", "--batch-size", 8,
-        "--epochs", 2, "--lr-milestones", "0.5", "--num-workers", 0, "--log-every", 1,
+        "--epochs", 2, "--lr-milestones", "6/12", "--num-workers", 0, "--log-every", 1,
         "--save-every", 2,
     ]  # fmt: skip
     run_cli(*common, "--max-steps", 4)
@@ -131,6 +131,16 @@ def test_resume_continues_step_counter_and_schedule(crop_folder: Path, tmp_path:
 
     with pytest.raises(ValueError, match="arch was 'mobilefacenet', now 'iresnet18'"):
         run_cli(*common, "--arch", "iresnet18", "--resume")
+
+
+@pytest.mark.parametrize("milestones", ["0.5,x", "20/0", "3/2", "0"])
+def test_bad_lr_milestones_are_usage_errors(milestones: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        train_command, ["--data", str(tmp_path), "--out", str(tmp_path / "run"),
+                        "--lr-milestones", milestones]
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--lr-milestones" in result.output
 
 
 def test_warmup_then_milestones() -> None:

@@ -13,6 +13,9 @@ from typing import TypeVar
 import click
 
 DEVICES = ("auto", "cpu", "cuda")
+# Only where a run's input shapes are known ahead (`fiqa score`): TensorRT builds an engine
+# per shape profile.
+TENSORRT_DEVICE = "tensorrt"
 DETECTORS = ("auto", "scrfd", "mtcnn")
 NO_DETECTOR = "none"  # the inputs are aligned crops already
 
@@ -41,12 +44,12 @@ def model_option(help: str) -> Callable[[Command], Command]:
 
 
 def device_option(
-    help: str | None = None, *, from_env: bool = False
+    help: str | None = None, *, from_env: bool = False, tensorrt: bool = False
 ) -> Callable[[Command], Command]:
-    """--device auto|cpu|cuda for onnxruntime; `from_env` also reads FIQA_DEVICE."""
+    """--device auto|cpu|cuda[|tensorrt] for onnxruntime; `from_env` also reads FIQA_DEVICE."""
     return click.option(
         "--device",
-        type=click.Choice(DEVICES),
+        type=click.Choice(DEVICES + (TENSORRT_DEVICE,) if tensorrt else DEVICES),
         default="auto",
         show_default=True,
         envvar=DEVICE_ENVVAR if from_env else None,

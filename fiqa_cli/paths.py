@@ -19,6 +19,12 @@ def default_model_path() -> Path:
     return models_dir() / DEFAULT_MODEL_NAME
 
 
+def cache_dir() -> Path:
+    """fiqa's cache of things rebuilt when missing: `$XDG_CACHE_HOME/fiqa`, else `~/.cache/fiqa`."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base).expanduser() if base else Path.home() / ".cache") / "fiqa"
+
+
 def insightface_model_root() -> Path:
     """insightface's model root: `$INSIGHTFACE_HOME/models`, else `~/.insightface/models`."""
     home = os.environ.get("INSIGHTFACE_HOME")

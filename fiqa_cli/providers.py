@@ -1,15 +1,23 @@
-"""onnxruntime execution providers for `--device auto|cpu|cuda`, and session threading."""
+"""onnxruntime execution providers for `--device auto|cpu|cuda|tensorrt`, and session
+threading."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import onnxruntime as ort
 
-from fiqa_cli.options import DEVICES
+from fiqa_cli import model_contract as contract
+from fiqa_cli.options import DEVICES, TENSORRT_DEVICE
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+TENSORRT_FIX = (
+    "install onnxruntime-gpu and TensorRT (pip install tensorrt, or NVIDIA's packages) with "
+    "its libnvinfer libraries on the loader's path"
+)
 # Installing insightface next to onnxruntime-gpu leaves CPU onnxruntime's files on top.
 CUDA_FIX = "pip install --force-reinstall --no-deps onnxruntime-gpu"
 CPU_FALLBACK_NOTICE = "CUDA is not usable with this onnxruntime; running on CPU"
@@ -22,21 +30,35 @@ class DeviceError(Exception):
     """The requested device cannot be used; the message carries the fix."""
 
 
-def cuda_missing_message(detail: str) -> str:
-    return f"--device cuda was requested but {detail}. Fix: {CUDA_FIX}"
+def cuda_missing_message(detail: str, device: str = "cuda") -> str:
+    return f"--device {device} was requested but {detail}. Fix: {CUDA_FIX}"
 
 
-def select_providers(device: str, cuda_options: dict[str, str] | None = None) -> Providers:
-    """Providers to ask onnxruntime for; `cuda` fails early when onnxruntime lacks CUDA.
-    `cuda_options` are CUDA execution provider options (device_id, gpu_mem_limit,
-    cudnn_conv_algo_search...), passed as given for onnxruntime to check."""
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+def select_providers(
+    device: str,
+    cuda_options: dict[str, str] | None = None,
+    tensorrt_options: dict[str, str] | None = None,
+) -> Providers:
+    """Providers to ask onnxruntime for; `cuda` and `tensorrt` fail early when onnxruntime
+    lacks them. Provider options (CUDA: device_id, gpu_mem_limit, cudnn_conv_algo_search...;
+    TensorRT: trt_fp16_enable, trt_engine_cache_path...) are passed as given for onnxruntime
+    to check. TensorRT runs what it can and leaves the rest to CUDA, then CPU."""
+    if device not in (*DEVICES, TENSORRT_DEVICE):
+        expected = ", ".join((*DEVICES, TENSORRT_DEVICE))
+        raise ValueError(f"unknown device {device!r}; expected one of {expected}")
     available = ort.get_available_providers()
     if device == "cpu":
         return [CPU]
+    cuda = (CUDA, dict(cuda_options or {}))
+    if device == TENSORRT_DEVICE:
+        if TENSORRT not in available:
+            raise DeviceError(
+                f"--device tensorrt was requested but onnxruntime {ort.__version__} offers no "
+                f"{TENSORRT} (available: {', '.join(available)}). Fix: {TENSORRT_FIX}"
+            )
+        return [(TENSORRT, dict(tensorrt_options or {})), cuda, CPU]
     if CUDA in available:
-        return [(CUDA, dict(cuda_options or {})), CPU]
+        return [cuda, CPU]
     if device == "cuda":
         raise DeviceError(
             cuda_missing_message(
@@ -47,16 +69,50 @@ def select_providers(device: str, cuda_options: dict[str, str] | None = None) ->
     return [CPU]
 
 
-def fallback_notice(device: str, active_providers: list[str]) -> str | None:
-    """What to say once a session exists: a CPU fallback under `auto`, an error under `cuda`.
+def tensorrt_defaults(batch_size: int, cache_dir: Path) -> dict[str, str]:
+    """TensorRT options for a quality model run `batch_size` crops at a time.
 
-    onnxruntime may list CUDA yet fall back to CPU when the CUDA libraries do not load, so
-    only the providers a session actually got are trusted."""
+    TensorRT builds an engine for a range of input shapes, which takes minutes for a large
+    backbone: one profile from a single crop up to a full batch covers every batch of the run,
+    and engines cached on disk are built once per model and GPU, not once per run."""
+
+    def shape(batch: int) -> str:
+        size = contract.INPUT_SIZE
+        return f"{contract.INPUT_NAME}:{batch}x3x{size}x{size}"
+
+    return {
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": str(cache_dir),
+        "trt_profile_min_shapes": shape(1),
+        "trt_profile_opt_shapes": shape(batch_size),
+        "trt_profile_max_shapes": shape(batch_size),
+    }
+
+
+def without_tensorrt(providers: Providers) -> Providers:
+    """The providers for a model whose input shape changes from call to call (detectors):
+    TensorRT would build an engine for each new shape."""
+    return [p for p in providers if (p if isinstance(p, str) else p[0]) != TENSORRT]
+
+
+def fallback_notice(device: str, active_providers: list[str]) -> str | None:
+    """What to say once a session exists: a CPU fallback under `auto`, an error under `cuda`
+    or `tensorrt`.
+
+    onnxruntime may list a provider yet fall back to the next one when its libraries do not
+    load, so only the providers a session actually got are trusted."""
+    if device == TENSORRT_DEVICE and TENSORRT not in active_providers:
+        raise DeviceError(
+            f"--device tensorrt was requested but the session could not load {TENSORRT}. "
+            f"Fix: {TENSORRT_FIX}"
+        )
     if device == "cpu" or CUDA in active_providers:
         return None
-    if device == "cuda":
+    if device in ("cuda", TENSORRT_DEVICE):
         raise DeviceError(
-            cuda_missing_message(f"the session could not load {CUDA} (CUDA/cuDNN libraries?)")
+            cuda_missing_message(
+                f"the session could not load {CUDA} (CUDA/cuDNN libraries?)", device
+            )
         )
     return CPU_FALLBACK_NOTICE
 

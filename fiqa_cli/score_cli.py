@@ -17,6 +17,7 @@ from fiqa_cli.inputs import STDIN, InputItem, expand_inputs, in_shard, parse_sha
 from fiqa_cli.options import (
     CPU_BATCH_SIZE,
     CUDA_BATCH_SIZE,
+    TENSORRT_DEVICE,
     batch_size_option,
     detector_model_option,
     detector_option,
@@ -24,18 +25,32 @@ from fiqa_cli.options import (
     faces_option,
     model_option,
 )
-from fiqa_cli.paths import default_model_path
+from fiqa_cli.paths import cache_dir, default_model_path
 from fiqa_cli.providers import (
     CUDA,
     DeviceError,
     fallback_notice,
     select_providers,
     shared_cpu_options,
+    tensorrt_defaults,
     usable_cpus,
+    without_tensorrt,
 )
 from fiqa_cli.rows import FORMATS, OK, Row, RowWriter, ScoreFileError, format_for, prepare_resume
 
 EXIT_FAIL_UNDER = 3
+
+
+def _provider_options_option(provider: str, help: str):
+    """--PROVIDER-option KEY=VALUE, repeatable, gathered into a dict `PROVIDER_options`."""
+    return click.option(
+        f"--{provider}-option",
+        f"{provider}_options",
+        metavar="KEY=VALUE",
+        multiple=True,
+        callback=lambda ctx, param, values: _key_values(values),
+        help=help,
+    )
 
 
 @click.command()
@@ -56,15 +71,21 @@ EXIT_FAIL_UNDER = 3
     help="Threads that decode, detect and align ahead of inference [default: one per CPU; "
     "with '-' inputs are scored one at a time].",
 )
-@device_option("auto: CUDA when usable, else CPU (said once on stderr).", from_env=True)
-@click.option(
-    "--cuda-option",
-    "cuda_options",
-    metavar="KEY=VALUE",
-    multiple=True,
-    callback=lambda ctx, param, values: _key_values(values),
-    help="onnxruntime CUDA provider option, repeatable (e.g. device_id=1, "
+@device_option(
+    "auto: CUDA when usable, else CPU (said once on stderr). tensorrt: the quality model on "
+    "TensorRT, engines cached under ~/.cache/fiqa/tensorrt; detection on CUDA.",
+    from_env=True,
+    tensorrt=True,
+)
+@_provider_options_option(
+    "cuda",
+    "onnxruntime CUDA provider option, repeatable (e.g. device_id=1, "
     "cudnn_conv_algo_search=HEURISTIC, gpu_mem_limit=4294967296).",
+)
+@_provider_options_option(
+    "tensorrt",
+    "onnxruntime TensorRT provider option for --device tensorrt, repeatable (e.g. "
+    "trt_fp16_enable=True, trt_engine_cache_path=DIR); overrides fiqa's shape profile and cache.",
 )
 @click.option(
     "--save-crops",
@@ -97,6 +118,7 @@ def score(
     workers: int | None,
     device: str,
     cuda_options: dict[str, str],
+    tensorrt_options: dict[str, str],
     save_crops: Path | None,
     resume: bool,
     fail_under: float | None,
@@ -108,6 +130,8 @@ def score(
     to_stdout = out == "-"
     if resume and to_stdout:
         raise click.UsageError("--resume needs --out FILE")
+    if tensorrt_options and device != TENSORRT_DEVICE:
+        raise click.UsageError("--tensorrt-option needs --device tensorrt")
     if inputs.count(STDIN) > 1:
         raise click.UsageError("'-' (stdin) may be given only once")
     fmt = format_for(out, fmt)
@@ -125,6 +149,7 @@ def score(
         workers=workers or usable_cpus(),
         device=device,
         cuda_options=cuda_options,
+        tensorrt_options=tensorrt_options,
         save_crops=save_crops,
         notice=notice,
     )
@@ -194,6 +219,7 @@ def _build_scorer(
     workers,
     device,
     cuda_options,
+    tensorrt_options,
     save_crops,
     notice,
 ):
@@ -202,8 +228,15 @@ def _build_scorer(
     from fiqa_cli.pipeline import Scorer
     from fiqa_cli.quality_model import ModelError, QualityModel
 
+    if device == TENSORRT_DEVICE:
+        # TensorRT's shape profile is fixed when the session starts, so the batch size is too.
+        batch_size = batch_size or CUDA_BATCH_SIZE
+        tensorrt_options = {
+            **tensorrt_defaults(batch_size, cache_dir() / "tensorrt"),
+            **tensorrt_options,
+        }
     try:
-        providers = select_providers(device, cuda_options)
+        providers = select_providers(device, cuda_options, tensorrt_options)
         # Decode/detect workers run beside inference: no session may spin on idle cores.
         shared = workers > 1
         quality_model = QualityModel(
@@ -214,7 +247,10 @@ def _build_scorer(
         # pre/post-processing use a core each far better than one call spread over all
         # cores. Inference gets every core for its batches.
         face_detector = create_optional_detector(
-            detector, detector_model, providers, shared_cpu_options(threads=1) if shared else None
+            detector,
+            detector_model,
+            without_tensorrt(providers),
+            shared_cpu_options(threads=1) if shared else None,
         )
     except (DeviceError, ModelError, DetectorError) as error:
         raise click.ClickException(str(error)) from None

@@ -7,7 +7,17 @@ import onnxruntime as ort
 import pytest
 
 from fiqa_cli import providers
-from fiqa_cli.providers import CPU, CUDA, DeviceError, select_providers, shared_cpu_options
+from fiqa_cli.providers import (
+    CPU,
+    CUDA,
+    TENSORRT,
+    DeviceError,
+    fallback_notice,
+    select_providers,
+    shared_cpu_options,
+    tensorrt_defaults,
+    without_tensorrt,
+)
 
 
 def test_cuda_gets_its_options_and_cpu_stays_behind_it(monkeypatch) -> None:
@@ -23,6 +33,37 @@ def test_cuda_without_cuda_names_the_fix(monkeypatch) -> None:
     assert select_providers("auto") == [CPU]
     with pytest.raises(DeviceError, match="onnxruntime-gpu"):
         select_providers("cuda")
+
+
+def test_tensorrt_runs_first_with_cuda_and_cpu_behind_it(monkeypatch) -> None:
+    monkeypatch.setattr(providers.ort, "get_available_providers", lambda: [TENSORRT, CUDA, CPU])
+    chosen = select_providers("tensorrt", {"device_id": "1"}, {"trt_fp16_enable": "True"})
+    assert chosen == [(TENSORRT, {"trt_fp16_enable": "True"}), (CUDA, {"device_id": "1"}), CPU]
+    # auto never picks TensorRT: its engines take minutes to build on first use.
+    assert select_providers("auto") == [(CUDA, {}), CPU]
+    # Detectors see a new input shape per photo size: they stay on CUDA.
+    assert without_tensorrt(chosen) == [(CUDA, {"device_id": "1"}), CPU]
+
+
+def test_tensorrt_missing_is_an_error_before_and_after_the_session(monkeypatch) -> None:
+    monkeypatch.setattr(providers.ort, "get_available_providers", lambda: [CUDA, CPU])
+    with pytest.raises(DeviceError, match="TensorRT"):
+        select_providers("tensorrt")
+    # Listed but not loaded (libnvinfer missing): onnxruntime quietly falls back to CUDA.
+    with pytest.raises(DeviceError, match=TENSORRT):
+        fallback_notice("tensorrt", [CUDA, CPU])
+    with pytest.raises(DeviceError, match="--device tensorrt .* could not load CUDA"):
+        fallback_notice("tensorrt", [TENSORRT, CPU])
+    assert fallback_notice("tensorrt", [TENSORRT, CUDA, CPU]) is None
+
+
+def test_tensorrt_profile_spans_one_crop_to_a_full_batch(tmp_path) -> None:
+    options = tensorrt_defaults(32, tmp_path)
+    assert options["trt_profile_min_shapes"] == "input:1x3x112x112"
+    assert options["trt_profile_opt_shapes"] == options["trt_profile_max_shapes"]
+    assert options["trt_profile_max_shapes"] == "input:32x3x112x112"
+    assert options["trt_engine_cache_enable"] == "True"
+    assert options["trt_engine_cache_path"] == str(tmp_path)
 
 
 def test_shared_cpu_options_cap_threads_and_do_not_spin() -> None:

@@ -285,14 +285,33 @@ def test_fatal_errors_exit_1_with_a_reason(
     assert result.exit_code == 1 and "no SCRFD model found" in result.stderr
 
 
-def test_cuda_request_without_cuda_is_fatal_with_the_fix(random_onnx_model, faces_dir) -> None:
+@pytest.mark.parametrize(
+    ("device", "provider", "fix"),
+    [
+        (
+            "cuda",
+            "CUDAExecutionProvider",
+            "pip install --force-reinstall --no-deps onnxruntime-gpu",
+        ),
+        ("tensorrt", "TensorrtExecutionProvider", "libnvinfer"),
+    ],
+)
+def test_gpu_request_without_its_provider_is_fatal_with_the_fix(
+    device: str, provider: str, fix: str, random_onnx_model, faces_dir
+) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    if provider in ort.get_available_providers():
+        pytest.skip(f"this machine has {provider}; the missing-provider path cannot be shown")
+    result = run_score("--model", random_onnx_model, "--device", device, faces_dir)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert fix in result.stderr
+
+
+def test_auto_device_says_once_that_it_fell_back_to_cpu(random_onnx_model, faces_dir) -> None:
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" in ort.get_available_providers():
-        pytest.skip("this machine has CUDA; the missing-CUDA path cannot be shown")
+        pytest.skip("this machine has CUDA; there is no fallback to show")
     photo = next(faces_dir.glob("*.jpg"))
-    result = run_score("--model", random_onnx_model, "--device", "cuda", photo)
-    assert result.exit_code == 1
-    assert "pip install --force-reinstall --no-deps onnxruntime-gpu" in result.stderr
     fallback = run_score("--model", random_onnx_model, "--device", "auto", photo)
     assert fallback.exit_code == 0 and fallback.stderr.count("running on CPU") == 1
     cpu = run_score("--model", random_onnx_model, "--device", "cpu", photo)
@@ -306,6 +325,8 @@ def test_usage_errors_exit_2(random_onnx_model: Path, faces_dir: Path) -> None:
     assert run_score("--workers", 0, faces_dir).exit_code == 2
     bad_option = run_score("--cuda-option", "device_id", faces_dir)
     assert bad_option.exit_code == 2 and "KEY=VALUE" in bad_option.stderr
+    stray_option = run_score("--tensorrt-option", "trt_fp16_enable=True", faces_dir)
+    assert stray_option.exit_code == 2 and "--device tensorrt" in stray_option.stderr
     resume_to_stdout = run_score("--model", random_onnx_model, "--resume", faces_dir)
     assert resume_to_stdout.exit_code == 2 and "--out" in resume_to_stdout.stderr
 

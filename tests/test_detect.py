@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from insightface.utils import face_align
 
+from fiqa_cli import mtcnn
 from fiqa_cli.align import align_face
 from fiqa_cli.decode import read_image
 from fiqa_cli.detect import DetectorError, create_detector, find_scrfd_model
@@ -90,6 +91,36 @@ def test_detectors_agree_on_landmarks(lfw_images: Path, scrfd_model: Path) -> No
         centre = central_face(first, image.shape), central_face(second, image.shape)
         distances.append(np.linalg.norm(centre[0].landmarks - centre[1].landmarks, axis=1).mean())
     assert np.median(distances) < 4.0  # pixels, on 250x250 photos with ~100 px faces
+
+
+def test_mtcnn_runs_a_cluttered_photo_in_bounded_batches(
+    lfw_images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # P-Net proposes 416 candidate boxes here, the most of any LFW devtrain photo: as one
+    # R-Net batch it grew onnxruntime's arena, and a long run's peak memory, by ~30 MiB.
+    image = read_image(lfw_images / "Mick_Jagger" / "Mick_Jagger_0001.jpg")
+    detector = create_detector("mtcnn")
+    batches: list[np.ndarray] = []  # the patches of each R-Net and O-Net run
+    make_patches = mtcnn._patches
+
+    def recorded_patches(rgb: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+        batches.append(make_patches(rgb, boxes, size))
+        return batches[-1]
+
+    monkeypatch.setattr(mtcnn, "_patches", recorded_patches)
+    faces = detector.detect(image)
+    rnet_patches = sum(len(batch) for batch in batches if batch.shape[1] == 24)
+    assert rnet_patches > mtcnn.PATCH_PIXELS_PER_RUN // 24**2  # more than one run's worth
+    pixels_per_run = [len(batch) * batch.shape[1] * batch.shape[2] for batch in batches]
+    assert max(pixels_per_run) <= mtcnn.PATCH_PIXELS_PER_RUN
+    # Split into runs or not, the networks see the same patches and find the same faces.
+    monkeypatch.setattr(mtcnn, "PATCH_PIXELS_PER_RUN", 10**9)
+    unbounded = detector.detect(image)
+    assert faces and len(faces) == len(unbounded)
+    for bounded, whole in zip(faces, unbounded, strict=True):
+        np.testing.assert_allclose(bounded.bbox, whole.bbox, atol=1e-3)
+        np.testing.assert_allclose(bounded.landmarks, whole.landmarks, atol=1e-3)
+        assert bounded.score == pytest.approx(whole.score, abs=1e-5)
 
 
 def test_nothing_found_in_blank_or_tiny_images(detector) -> None:

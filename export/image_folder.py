@@ -3,8 +3,9 @@
 A 112x112 image is taken as an ArcFace-aligned crop. Any other image is a raw photo: it is
 detected and aligned with the same code `fiqa score` uses, and the crop is kept on disk so that
 later epochs, ranks and resumed runs read it instead of detecting again. Photos without a face
-are dropped (and remembered as such). When a photo holds several faces, the largest is taken:
-labelled datasets such as LFW centre the labelled person, who is normally also the largest face.
+are dropped (and remembered as such). When a photo holds several faces, the one the `faces`
+choice picks is taken: the largest, or the most central, which is the labelled person in datasets
+cut around their subject, such as LFW (`fiqa_cli.face_choice`).
 """
 
 from __future__ import annotations
@@ -21,21 +22,30 @@ import numpy as np
 from fiqa_cli.decode import DecodeError, read_image
 from fiqa_cli.image_files import identity_images
 from fiqa_cli.model_contract import INPUT_SIZE
+from fiqa_cli.options import LARGEST_FACE
 
 
 class AlignedCropCache:
     """Maps an image file to the file of its aligned 112x112 crop, detecting at most once.
 
-    Crops of raw photos are PNG files under cache_dir/DETECTOR/, named by a hash of the photo's
-    resolved path; a photo without a face leaves an empty `.noface` marker instead.
+    Crops of raw photos are PNG files under cache_dir/DETECTOR/ (cache_dir/DETECTOR-central/
+    for central faces), named by a hash of the photo's resolved path; a photo without a face
+    leaves an empty `.noface` marker instead.
     """
 
     def __init__(
-        self, cache_dir: Path, detector_name: str = "auto", detector_model: Path | None = None
+        self,
+        cache_dir: Path,
+        detector_name: str = "auto",
+        detector_model: Path | None = None,
+        faces: str = LARGEST_FACE,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.detector_name = detector_name
         self.detector_model = detector_model
+        self.faces = faces
+        # Largest-face crops keep the folder they had before the choice existed.
+        self._folder_name = detector_name if faces == LARGEST_FACE else f"{detector_name}-{faces}"
         self._detector = None
 
     def _detector_instance(self):
@@ -51,7 +61,7 @@ class AlignedCropCache:
         Raises fiqa_cli.decode.DecodeError for a file that holds no readable image.
         """
         key = hashlib.sha256(str(Path(image_path).resolve()).encode()).hexdigest()[:32]
-        folder = self.cache_dir / self.detector_name
+        folder = self.cache_dir / self._folder_name
         crop_file, no_face_file = folder / f"{key}.png", folder / f"{key}.noface"
         if crop_file.is_file():
             return crop_file
@@ -62,6 +72,7 @@ class AlignedCropCache:
             return image_path
         # Imported here: alignment pulls in insightface, which aligned-crop datasets never need.
         from fiqa_cli.align import align_face
+        from fiqa_cli.face_choice import chosen_face_index
 
         faces = self._detector_instance().detect(image)
         folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +81,8 @@ class AlignedCropCache:
             return None
         # Written under a temporary name so that a killed run never leaves half a PNG behind.
         partial = folder / f"{key}.partial.png"
-        cv2.imwrite(str(partial), align_face(image, faces[0].landmarks))
+        face = faces[chosen_face_index(faces, image.shape[:2], self.faces)]
+        cv2.imwrite(str(partial), align_face(image, face.landmarks))
         partial.replace(crop_file)
         return crop_file
 

@@ -38,6 +38,7 @@ from fiqa_cli.export.image_folder import (
 from fiqa_cli.export.loss import CRFIQALoss, LossParts
 from fiqa_cli.export.recordio import RecordIODataset
 from fiqa_cli.lfw_pairs import read_lfw_pairs
+from fiqa_cli.options import LARGEST_FACE
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -70,6 +71,7 @@ class TrainConfig:
     min_images_per_id: int = 1
     detector: str = "auto"
     detector_model: Path | None = None
+    faces: str = LARGEST_FACE  # which face of a raw photo is the labelled one
     num_workers: int = 4
     seed: int = 0
     max_steps: int | None = None  # stop early; the schedule still spans all epochs
@@ -292,7 +294,7 @@ def train(config: TrainConfig) -> nn.Module:
 
     # -- data: rank 0 aligns raw photos first, the other ranks then read its cache
     crop_cache = AlignedCropCache(
-        config.out / "aligned-crops", config.detector, config.detector_model
+        config.out / "aligned-crops", config.detector, config.detector_model, config.faces
     )
     if distributed and not is_main:
         dist.barrier()

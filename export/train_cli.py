@@ -13,7 +13,7 @@ import click
 
 from fiqa_cli.export import ARCHITECTURES
 from fiqa_cli.model_contract import CR_FORMULA_PAPER, CR_FORMULA_RELEASED
-from fiqa_cli.options import detector_model_option, detector_option
+from fiqa_cli.options import detector_model_option, detector_option, faces_option
 
 
 def _fractions(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -99,6 +99,7 @@ existing_path = click.Path(exists=True, path_type=Path)
     "Face detector for raw photos in image folders (as in `fiqa score`).", allow_none=False
 )
 @detector_model_option(must_exist=True)
+@faces_option(allow_all=False)
 @click.option("--num-workers", type=click.IntRange(0), default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(

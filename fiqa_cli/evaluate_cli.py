@@ -37,7 +37,12 @@ from fiqa_cli.evaluation_set import (
     prepare_faces,
 )
 from fiqa_cli.lfw_pairs import PairsFileError, read_lfw_pairs
-from fiqa_cli.options import detector_model_option, detector_option, device_option
+from fiqa_cli.options import (
+    detector_model_option,
+    detector_option,
+    device_option,
+    faces_option,
+)
 from fiqa_cli.providers import DeviceError, select_providers
 from fiqa_cli.recognition import DEFAULT_MEAN, DEFAULT_STD, FaceRecognizer
 from fiqa_cli.rows import ScoreFileError
@@ -116,6 +121,7 @@ DEFAULT_FMRS = (1e-3, 1e-4)
 )
 @detector_option()
 @detector_model_option()
+@faces_option(allow_all=False)
 @device_option()
 @click.option(
     "--min-images",
@@ -128,6 +134,13 @@ DEFAULT_FMRS = (1e-3, 1e-4)
     "--limit-ids",
     type=click.IntRange(min=2),
     help="Use only the first N identities in name order (without --pairs).",
+)
+@click.option(
+    "--max-images-per-id",
+    type=click.IntRange(min=2),
+    help="Use only the first N images of each identity in name order (without --pairs): "
+    "mated pairs grow with the square of an identity's images, so one identity with hundreds "
+    "(LFW's George W Bush: 530) otherwise holds most of them.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random baseline.")
 def evaluate(
@@ -146,9 +159,11 @@ def evaluate(
     log_fnmr: bool,
     detector: str,
     detector_model: Path | None,
+    faces: str,
     device: str,
     min_images: int,
     limit_ids: int | None,
+    max_images_per_id: int | None,
     seed: int,
 ) -> None:
     """Error-versus-discard characteristic of quality scores on the faces under ROOT.
@@ -166,8 +181,8 @@ def evaluate(
         device, detector, detector_model, fr_model, fr_mean, fr_std
     )
     try:
-        samples, listed_pairs = _samples(root, pairs_file, min_images, limit_ids)
-        evaluation_set, positions = prepare_faces(samples, face_detector, _progress)
+        samples, listed_pairs = _samples(root, pairs_file, min_images, limit_ids, max_images_per_id)
+        evaluation_set, positions = prepare_faces(samples, face_detector, _progress, faces)
         scored_faces = {
             name: read_scored_faces(path)
             for name, path in zip(method_names, score_files, strict=True)
@@ -229,11 +244,16 @@ def _instruments(
 
 
 def _samples(
-    root: Path, pairs_file: Path | None, min_images: int, limit_ids: int | None
+    root: Path,
+    pairs_file: Path | None,
+    min_images: int,
+    limit_ids: int | None,
+    max_images: int | None,
 ) -> tuple[list[Sample], np.ndarray | None]:
     """The samples, and the listed pairs (None: all pairs of the samples)."""
     if pairs_file is None:
-        samples, listed_pairs = identity_samples(root, min_images, limit_ids), None
+        samples = identity_samples(root, min_images, limit_ids, max_images)
+        listed_pairs = None
     else:
         samples, listed_pairs = pair_samples(read_lfw_pairs(pairs_file, root))
     if not samples:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fiqa_cli.image_files import identity_images
+from fiqa_cli.options import LARGEST_FACE
 
 if TYPE_CHECKING:
     from fiqa_cli.detect import Detector
@@ -44,14 +45,17 @@ class EvaluationSet:
     det_scores: np.ndarray | None
 
 
-def identity_samples(root: Path, min_images: int, limit_ids: int | None) -> list[Sample]:
-    """Images of ROOT/IDENTITY/ for identities with at least `min_images`, in name order."""
+def identity_samples(
+    root: Path, min_images: int, limit_ids: int | None, max_images: int | None = None
+) -> list[Sample]:
+    """Images of ROOT/IDENTITY/ for identities with at least `min_images`, in name order;
+    at most the first `max_images` of each."""
     samples = []
     identities = 0
     for identity, images in identity_images(root):
         if len(images) < min_images:
             continue
-        samples.extend(Sample(path, identity) for path in images)
+        samples.extend(Sample(path, identity) for path in images[:max_images])
         identities += 1
         if identities == limit_ids:
             break
@@ -78,18 +82,23 @@ def pair_samples(pairs: Sequence[LfwPair]) -> tuple[list[Sample], np.ndarray]:
 
 
 def prepare_faces(
-    samples: list[Sample], detector: Detector | None, report: Callable[[str], None]
+    samples: list[Sample],
+    detector: Detector | None,
+    report: Callable[[str], None],
+    faces: str = LARGEST_FACE,
 ) -> tuple[EvaluationSet, np.ndarray]:
-    """Read, detect and align every sample; the largest detected face is the sample's face.
+    """Read, detect and align every sample; the face that `faces` (largest or central, see
+    `fiqa_cli.face_choice`) picks among those detected is the sample's face.
 
     With no detector the images are taken to be aligned crops already. Returns the usable
     samples and, for every given sample, its index among them (-1 when left out).
     """
     from fiqa_cli.align import align_face
     from fiqa_cli.decode import DecodeError, read_image
+    from fiqa_cli.face_choice import chosen_face_index
 
     positions = np.full(len(samples), -1, dtype=np.int64)
-    crops, faces, skipped = [], [], []
+    crops, chosen, skipped = [], [], []
     for position, sample in enumerate(samples):
         if position and position % _PROGRESS_EVERY == 0:
             report(f"aligned {position}/{len(samples)} images")
@@ -105,8 +114,9 @@ def prepare_faces(
             if not detected:
                 skipped.append(f"{sample.path}: no face detected")
                 continue
-            crops.append(align_face(image, detected[0].landmarks))
-            faces.append(detected[0])
+            face = detected[chosen_face_index(detected, image.shape[:2], faces)]
+            crops.append(align_face(image, face.landmarks))
+            chosen.append(face)
         positions[position] = len(crops) - 1
     for reason in skipped:
         report(f"left out {reason}")
@@ -117,8 +127,8 @@ def prepare_faces(
     evaluation_set = EvaluationSet(
         [sample for sample, position in zip(samples, positions, strict=True) if position >= 0],
         np.stack(crops),
-        np.array([face.bbox for face in faces]).reshape(-1, 4) if detector else None,
-        np.array([face.score for face in faces]) if detector else None,
+        np.array([face.bbox for face in chosen]).reshape(-1, 4) if detector else None,
+        np.array([face.score for face in chosen]) if detector else None,
     )
     return evaluation_set, positions
 

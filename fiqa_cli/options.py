@@ -18,6 +18,9 @@ DEVICES = ("auto", "cpu", "cuda")
 TENSORRT_DEVICE = "tensorrt"
 DETECTORS = ("auto", "scrfd", "mtcnn")
 NO_DETECTOR = "none"  # the inputs are aligned crops already
+LARGEST_FACE = "largest"
+CENTRAL_FACE = "central"
+ALL_FACES = "all"
 
 # On a CPU, batches of 16 crops run the default model as fast as any larger batch and take a
 # third of the memory of 64 (benchmarks/stages.py); GPUs want larger batches.
@@ -80,14 +83,18 @@ def detector_model_option(*, must_exist: bool = False) -> Callable[[Command], Co
     )
 
 
-def faces_option() -> Callable[[Command], Command]:
-    """--faces largest|all: which faces of an input get a row."""
+def faces_option(*, allow_all: bool = True) -> Callable[[Command], Command]:
+    """--faces largest|central[|all]: which faces of a photo count (`fiqa_cli.face_choice`)."""
+    choices = (LARGEST_FACE, CENTRAL_FACE) + ((ALL_FACES,) if allow_all else ())
+    per_input = "one row per input" if allow_all else "one face per photo"
     return click.option(
         "--faces",
-        type=click.Choice(("largest", "all")),
-        default="largest",
+        type=click.Choice(choices),
+        default=LARGEST_FACE,
         show_default=True,
-        help="largest: one row per input for its biggest face; all: one row per face.",
+        help=f"largest: {per_input}, its biggest face; central: {per_input}, the face "
+        "nearest the image centre (datasets cut around their subject, such as LFW)"
+        + ("; all: one row per face." if allow_all else "."),
     )
 
 

@@ -22,8 +22,10 @@ import numpy as np
 from fiqa_cli.align import align_face
 from fiqa_cli.decode import DecodeError, read_image
 from fiqa_cli.detect import Detector, Face
+from fiqa_cli.face_choice import chosen_face_index
 from fiqa_cli.inputs import InputItem
 from fiqa_cli.model_contract import INPUT_SIZE
+from fiqa_cli.options import ALL_FACES, LARGEST_FACE
 from fiqa_cli.quality_model import QualityModel
 from fiqa_cli.rows import ERROR, NO_FACE, OK, UNREADABLE, Row
 
@@ -54,19 +56,20 @@ class Scorer:
         model: QualityModel,
         detector: Detector | None,
         *,
-        all_faces: bool = False,
+        faces: str = LARGEST_FACE,
         batch_size: int = 64,
         workers: int = 1,
         crops_dir: Path | None = None,
         warn: Callable[[str], None] = lambda message: None,
     ):
-        """`workers` threads decode, detect and align; 1 does it all in the caller's thread.
+        """`faces`: largest, central or all (`fiqa_cli.face_choice`).
+        `workers` threads decode, detect and align; 1 does it all in the caller's thread.
         Detector sessions shared by several workers should have one intra-op thread each."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self._model = model
         self._detector = detector
-        self._all_faces = all_faces
+        self._faces = faces
         self._batch_size = batch_size
         self._workers = workers
         self._crops_dir = crops_dir
@@ -139,8 +142,13 @@ class Scorer:
         if not faces:
             return [Row(path, NO_FACE, message=NO_FACE_MESSAGE)]
         height, width = image.shape[:2]
+        if self._faces == ALL_FACES:
+            chosen = list(enumerate(faces))
+        else:
+            index = chosen_face_index(faces, (height, width), self._faces)
+            chosen = [(index, faces[index])]
         slots: list[_Slot] = []
-        for index, face in enumerate(faces if self._all_faces else faces[:1]):
+        for index, face in chosen:
             if face.landmarks_inside(width, height):
                 slots.append(_FaceCrop(align_face(image, face.landmarks), index, face))
             else:

@@ -85,7 +85,7 @@ def ray_score(
     recipe = ray_scoring.scorer_recipe(
         quality_model,
         face_detector,
-        all_faces=faces == "all",
+        faces=faces,
         batch_size=batch_size or CPU_BATCH_SIZE,  # actors run on CPUs
     )
     items = list(expand_inputs(inputs, sys.stdin))

@@ -54,12 +54,12 @@ class ScorerRecipe:
     model: bytes
     detector: str  # scrfd, mtcnn (weights come with the package on every node) or none
     detector_model: bytes | None
-    all_faces: bool
+    faces: str  # largest, central or all
     batch_size: int
 
 
 def scorer_recipe(
-    model: QualityModel, detector: Detector | None, *, all_faces: bool, batch_size: int
+    model: QualityModel, detector: Detector | None, *, faces: str, batch_size: int
 ) -> ScorerRecipe:
     """The recipe for the model and detector built (and so checked) on the driver; an `auto`
     detector is pinned to what it resolved to here, so that every node runs the same one."""
@@ -68,7 +68,7 @@ def scorer_recipe(
         model=model.path.read_bytes(),
         detector=name,
         detector_model=detector.source.read_bytes() if name == "scrfd" else None,
-        all_faces=all_faces,
+        faces=faces,
         batch_size=batch_size,
     )
 
@@ -163,4 +163,4 @@ def _build_scorer(recipe: ScorerRecipe) -> Scorer:
         options = shared_cpu_options(threads=_CPUS_PER_ACTOR)
         model = QualityModel(model_path, [CPU], options)
         detector = create_optional_detector(recipe.detector, detector_path, [CPU], options)
-    return Scorer(model, detector, all_faces=recipe.all_faces, batch_size=recipe.batch_size)
+    return Scorer(model, detector, faces=recipe.faces, batch_size=recipe.batch_size)

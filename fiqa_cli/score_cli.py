@@ -269,7 +269,7 @@ def _build_scorer(
     return Scorer(
         quality_model,
         face_detector,
-        all_faces=faces == "all",
+        faces=faces,
         batch_size=batch_size,
         workers=workers,
         crops_dir=save_crops,

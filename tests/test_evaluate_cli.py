@@ -362,3 +362,17 @@ def test_recognizer_reads_layout_size_and_batch(
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     assert embeddings.shape == (7, 5)
     np.testing.assert_allclose(embeddings, expected, atol=1e-5)
+
+
+def test_max_images_per_id_keeps_the_first_in_name_order(tmp_path: Path) -> None:
+    from fiqa_cli.evaluation_set import identity_samples
+
+    for identity, count in (("Alice", 5), ("Bob", 2), ("Carol", 1)):
+        (tmp_path / identity).mkdir()
+        for index in range(count):
+            (tmp_path / identity / f"{identity}_{index:04d}.jpg").write_bytes(b"")
+    capped = identity_samples(tmp_path, min_images=2, limit_ids=None, max_images=3)
+    assert [sample.path.name for sample in capped] == [
+        "Alice_0000.jpg", "Alice_0001.jpg", "Alice_0002.jpg", "Bob_0000.jpg", "Bob_0001.jpg",
+    ]  # fmt: skip
+    assert len(identity_samples(tmp_path, min_images=2, limit_ids=None)) == 7

@@ -19,6 +19,7 @@ from scipy.stats import spearmanr
 
 from fiqa_cli.detect import create_detector
 from fiqa_cli.evaluation_set import identity_samples, prepare_faces
+from fiqa_cli.options import CENTRAL_FACE, LARGEST_FACE
 from fiqa_cli.paths import default_model_path
 from fiqa_cli.quality_model import QualityModel
 from fiqa_cli.synthetic import DEGRADATIONS, degradation_parameter, degrade
@@ -32,13 +33,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--limit", type=int, default=200, help="photos to use (first by name)")
     parser.add_argument("--detector", default="mtcnn")
+    parser.add_argument("--faces", choices=(LARGEST_FACE, CENTRAL_FACE), default=LARGEST_FACE)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     model = QualityModel(args.model, ["CPUExecutionProvider"])
     samples = identity_samples(args.root, min_images=1, limit_ids=None)[: args.limit]
     detector = create_detector(args.detector, providers=["CPUExecutionProvider"])
-    crops = list(prepare_faces(samples, detector, report=print)[0].crops)
+    crops = list(prepare_faces(samples, detector, print, args.faces)[0].crops)
     print(f"{len(crops)} faces from {args.root}, model {args.model.name}")
     print(
         f"{'degradation':<14} " + " ".join(f"{s:>7.2f}" for s in STRENGTHS) + "  monotone  spearman"

@@ -1,0 +1,31 @@
+"""Which detected face stands for a photo when only one may.
+
+`largest` suits capture stations and ID photos, where the subject fills the frame. `central`
+suits datasets cut around their labelled subject, as LFW is: a bystander there is often larger
+than the subject (in LFW devtrain, 7 of George W Bush's 530 photos have a larger face of
+someone else), so taking the largest face would give those photos another person's label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fiqa_cli.detect import Face
+from fiqa_cli.options import CENTRAL_FACE, LARGEST_FACE
+
+
+def chosen_face_index(faces: Sequence[Face], image_size: tuple[int, int], choice: str) -> int:
+    """Index in `faces` (largest first, as detectors return them, and not empty) of the face
+    that `choice` picks; `image_size` is (height, width)."""
+    if not faces:
+        raise ValueError("no faces to choose from")
+    if choice == LARGEST_FACE:
+        return 0
+    if choice != CENTRAL_FACE:
+        raise ValueError(f"unknown face choice {choice!r}")
+    height, width = image_size
+    centres = np.array([(face.bbox[:2] + face.bbox[2:]) / 2 for face in faces])
+    distances = np.hypot(centres[:, 0] - width / 2, centres[:, 1] - height / 2)
+    return int(np.argmin(distances))  # the first, i.e. larger, face on a tie

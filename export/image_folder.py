@@ -43,7 +43,7 @@ class AlignedCropCache:
         self.cache_dir = Path(cache_dir)
         self.detector_name = detector_name
         self.detector_model = detector_model
-        self.faces = faces
+        self.face_choice = faces
         # Largest-face crops keep the folder they had before the choice existed.
         self._folder_name = detector_name if faces == LARGEST_FACE else f"{detector_name}-{faces}"
         self._detector = None
@@ -81,7 +81,7 @@ class AlignedCropCache:
             return None
         # Written under a temporary name so that a killed run never leaves half a PNG behind.
         partial = folder / f"{key}.partial.png"
-        face = faces[chosen_face_index(faces, image.shape[:2], self.faces)]
+        face = faces[chosen_face_index(faces, image.shape[:2], self.face_choice)]
         cv2.imwrite(str(partial), align_face(image, face.landmarks))
         partial.replace(crop_file)
         return crop_file

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.options import device_option, model_option
+from fiqa_cli.options import TENSORRT_DEVICE, device_option, model_option
 from fiqa_cli.paths import default_model_path, insightface_model_root
-from fiqa_cli.providers import CPU, CUDA, CUDA_FIX
+from fiqa_cli.providers import CPU, CUDA, CUDA_FIX, TENSORRT, TENSORRT_FIX
 
 # Distribution names; torch is reported without being imported (importing it takes seconds).
 PACKAGES = (
@@ -43,7 +43,9 @@ def installed_versions() -> dict[str, str | None]:
 @click.command()
 @model_option("Quality model to check (default: the embedded model).")
 @device_option(
-    "Check that this device is usable (cuda: a CUDA session must really start).", from_env=True
+    "Check that this device is usable (cuda, tensorrt: a session on it must really start).",
+    from_env=True,
+    tensorrt=True,
 )
 def doctor(model: Path | None, device: str) -> None:
     """Report the installation and exit non-zero if scoring cannot work."""
@@ -58,6 +60,8 @@ def doctor(model: Path | None, device: str) -> None:
     mtcnn_dir = _report_models(model, problems)
     if device != "cpu":
         _check_cuda(device, providers, mtcnn_dir, versions, problems)
+    if device == TENSORRT_DEVICE:
+        _check_tensorrt(providers, mtcnn_dir, problems)
 
     if problems:
         click.echo("problems:")
@@ -127,15 +131,31 @@ def _check_cuda(
             "  note: onnxruntime and onnxruntime-gpu are both installed; the CPU package's "
             f"files may shadow the GPU build (fix: {CUDA_FIX})"
         )
-    usable = CUDA in providers and probe_model is not None and _cuda_session_starts(probe_model)
+    usable = (
+        CUDA in providers and probe_model is not None and _session_gets(probe_model, [CUDA, CPU])
+    )
     click.echo(f"CUDA: {'usable' if usable else 'not usable'}")
-    if device == "cuda" and not usable:
-        problems.append(f"--device cuda asked for but CUDA is not usable. Fix: {CUDA_FIX}")
+    if device in ("cuda", TENSORRT_DEVICE) and not usable:
+        problems.append(f"--device {device} asked for but CUDA is not usable. Fix: {CUDA_FIX}")
 
 
-def _cuda_session_starts(probe_dir: Path) -> bool:
-    """onnxruntime can list CUDA yet fall back to CPU when its libraries fail to load."""
+def _check_tensorrt(providers: list[str], probe_model: Path | None, problems: list[str]) -> None:
+    usable = (
+        TENSORRT in providers
+        and probe_model is not None
+        and _session_gets(probe_model, [TENSORRT, CUDA, CPU])
+    )
+    click.echo(f"TensorRT: {'usable' if usable else 'not usable'}")
+    if not usable:
+        problems.append(
+            f"--device tensorrt asked for but TensorRT is not usable. Fix: {TENSORRT_FIX}"
+        )
+
+
+def _session_gets(probe_dir: Path, chain: list[str]) -> bool:
+    """Whether a session asked for `chain` gets its first provider: onnxruntime can list a
+    provider yet fall back to the next when its libraries fail to load."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(probe_dir / "pnet.onnx"), providers=[CUDA, CPU])
-    return CUDA in session.get_providers()
+    session = ort.InferenceSession(str(probe_dir / "pnet.onnx"), providers=chain)
+    return chain[0] in session.get_providers()

@@ -42,3 +42,23 @@ def random_onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("models") / "random_mobilefacenet.onnx"
     export_model(model, out, architecture="mobilefacenet")
     return out
+
+
+@pytest.fixture(
+    params=[
+        (
+            "cuda",
+            "CUDAExecutionProvider",
+            "pip install --force-reinstall --no-deps onnxruntime-gpu",
+        ),
+        ("tensorrt", "TensorrtExecutionProvider", "libnvinfer"),
+    ],
+    ids=["cuda", "tensorrt"],
+)
+def missing_gpu_device(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """A GPU `--device` whose provider this onnxruntime lacks, and the fix its error must name."""
+    ort = pytest.importorskip("onnxruntime")
+    device, provider, fix = request.param
+    if provider in ort.get_available_providers():
+        pytest.skip(f"this machine has {provider}; the missing-provider path cannot be shown")
+    return device, fix

@@ -34,6 +34,10 @@ def cuda_missing_message(detail: str, device: str = "cuda") -> str:
     return f"--device {device} was requested but {detail}. Fix: {CUDA_FIX}"
 
 
+def tensorrt_missing_message(detail: str) -> str:
+    return f"--device tensorrt was requested but {detail}. Fix: {TENSORRT_FIX}"
+
+
 def select_providers(
     device: str,
     cuda_options: dict[str, str] | None = None,
@@ -53,8 +57,10 @@ def select_providers(
     if device == TENSORRT_DEVICE:
         if TENSORRT not in available:
             raise DeviceError(
-                f"--device tensorrt was requested but onnxruntime {ort.__version__} offers no "
-                f"{TENSORRT} (available: {', '.join(available)}). Fix: {TENSORRT_FIX}"
+                tensorrt_missing_message(
+                    f"onnxruntime {ort.__version__} offers no {TENSORRT} "
+                    f"(available: {', '.join(available)})"
+                )
             )
         return [(TENSORRT, dict(tensorrt_options or {})), cuda, CPU]
     if CUDA in available:
@@ -102,10 +108,7 @@ def fallback_notice(device: str, active_providers: list[str]) -> str | None:
     onnxruntime may list a provider yet fall back to the next one when its libraries do not
     load, so only the providers a session actually got are trusted."""
     if device == TENSORRT_DEVICE and TENSORRT not in active_providers:
-        raise DeviceError(
-            f"--device tensorrt was requested but the session could not load {TENSORRT}. "
-            f"Fix: {TENSORRT_FIX}"
-        )
+        raise DeviceError(tensorrt_missing_message(f"the session could not load {TENSORRT}"))
     if device == "cpu" or CUDA in active_providers:
         return None
     if device in ("cuda", TENSORRT_DEVICE):

@@ -111,6 +111,9 @@ class CRFIQALoss(nn.Module):
     """Total = CE(ArcFace logits) + quality_weight * SmoothL1(beta=0.5)(quality, CR).
 
     Holds the ArcFace head, so its centres are trained (and checkpointed) with this module.
+    `classified`, a boolean mask, limits the cross-entropy to some samples while every sample
+    still gets a CR target: samples the classifier never learns from keep the CR that its
+    centres give them.
     """
 
     def __init__(
@@ -133,12 +136,23 @@ class CRFIQALoss(nn.Module):
         self.cr_formula = cr_formula
 
     def forward(
-        self, embeddings: torch.Tensor, quality: torch.Tensor, labels: torch.Tensor
+        self,
+        embeddings: torch.Tensor,
+        quality: torch.Tensor,
+        labels: torch.Tensor,
+        classified: torch.Tensor | None = None,
     ) -> LossParts:
         cosines = self.head(embeddings)
         target = certainty_ratio(cosines, labels, self.cr_formula).ratio
         logits = self.scale * additive_angular_margin(cosines, labels, self.margin)
-        classification = F.cross_entropy(logits, labels)
+        if classified is None:
+            classification = F.cross_entropy(logits, labels)
+        else:
+            # A masked mean rather than indexing: the centres stay in the graph even when no
+            # sample is classified, which DDP needs on every rank.
+            per_sample = F.cross_entropy(logits, labels, reduction="none")
+            weights = classified.to(per_sample.dtype)
+            classification = (per_sample * weights).sum() / weights.sum().clamp_min(1.0)
         quality_loss = F.smooth_l1_loss(quality.float().view(-1, 1), target, beta=0.5)
         total = classification + self.quality_weight * quality_loss
         return LossParts(total, classification, quality_loss, target.mean())

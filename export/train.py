@@ -68,6 +68,7 @@ class TrainConfig:
     quality_weight: float = 10.0
     cr_formula: str = model_contract.CR_FORMULA_PAPER
     augment_degradations: float = 0.0  # fraction of samples given one random degradation
+    classify_degraded: bool = True  # False: degraded samples train the quality head only
     min_images_per_id: int = 1
     detector: str = "auto"
     detector_model: Path | None = None
@@ -126,6 +127,7 @@ DEGRADATIONS = (
 
 class TrainTransform:
     """Random horizontal flip; for a fraction of samples, one degradation of random strength.
+    Returns the input tensor and whether the sample was degraded.
 
     Degraded samples show the quality head what poor captures look like: their lower certainty
     ratio becomes its target. Randomness comes from torch, which DataLoader seeds per worker.
@@ -134,13 +136,14 @@ class TrainTransform:
     def __init__(self, degradation_fraction: float = 0.0) -> None:
         self.degradation_fraction = degradation_fraction
 
-    def __call__(self, rgb: np.ndarray) -> torch.Tensor:
+    def __call__(self, rgb: np.ndarray) -> tuple[torch.Tensor, bool]:
         if torch.rand(()) < 0.5:
             rgb = rgb[:, ::-1]
-        if torch.rand(()) < self.degradation_fraction:
+        degraded = bool(torch.rand(()) < self.degradation_fraction)
+        if degraded:
             degradation = DEGRADATIONS[int(torch.randint(len(DEGRADATIONS), ()))]
             rgb = degradation(np.ascontiguousarray(rgb), float(torch.rand(())))
-        return to_input_tensor(rgb)
+        return to_input_tensor(rgb), degraded
 
 
 def load_dataset(
@@ -165,9 +168,11 @@ class BackboneWithLoss(nn.Module):
         self.backbone = backbone
         self.loss = loss
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> LossParts:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor, classified: torch.Tensor | None = None
+    ) -> LossParts:
         embeddings, quality = self.backbone(images)
-        return self.loss(embeddings, quality, labels)
+        return self.loss(embeddings, quality, labels, classified)
 
 
 def lr_factor(step: int, *, warmup_steps: int, milestone_steps: list[int]) -> float:
@@ -430,11 +435,12 @@ def train(config: TrainConfig) -> nn.Module:
             # Augmentation draws differ between epochs and ranks but repeat between runs.
             generator=torch.Generator().manual_seed(config.seed + 1000 * epoch + rank),
         )
-        for images, labels in loader:
+        for (images, degraded), labels in loader:
             images = images.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
+            classified = None if config.classify_degraded else ~degraded.to(device)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                parts = ddp_model(images, labels)
+                parts = ddp_model(images, labels, classified)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(parts.total).backward()
             scaler.unscale_(optimizer)

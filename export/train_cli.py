@@ -86,7 +86,15 @@ existing_path = click.Path(exists=True, path_type=Path)
     type=click.FloatRange(0, 1),
     default=0.0,
     show_default=True,
-    help="Fraction of samples given a random blur/downscale/JPEG/noise/darkening.",
+    help="Fraction of samples given a random blur/downscale/JPEG/noise/darkening/occlusion.",
+)
+@click.option(
+    "--classify-degraded/--no-classify-degraded",
+    default=True,
+    show_default=True,
+    help="Train the classifier on degraded samples too. With --no-classify-degraded they give "
+    "the quality head targets only: the backbone does not learn to see through them, so their "
+    "certainty ratio stays as low as a clean-trained model finds it.",
 )
 @click.option(
     "--min-images-per-id",

@@ -106,6 +106,32 @@ def test_loss_parts_add_up_and_targets_get_no_gradient() -> None:
     assert not certainty_ratio(loss.head(embeddings), labels).ratio.requires_grad
 
 
+def test_unclassified_samples_get_a_target_but_teach_the_classifier_nothing() -> None:
+    embeddings, labels = batch()
+    embeddings.requires_grad_(True)
+    quality = torch.zeros(3, 1)
+    loss = hand_built_loss()
+    classified = torch.tensor([True, False, True])
+    parts = loss(embeddings, quality, labels, classified)
+
+    logits = 64.0 * additive_angular_margin(torch.tensor(EMBEDDINGS)[:, :3], labels, 0.5)
+    torch.testing.assert_close(
+        parts.classification, F.cross_entropy(logits[classified], labels[classified])
+    )
+    # All three samples keep their CR target.
+    torch.testing.assert_close(parts.mean_certainty_ratio, torch.tensor(0.7833333))
+    (into_embeddings,) = torch.autograd.grad(parts.classification, [embeddings])
+    assert into_embeddings[1].abs().sum() == 0
+    assert into_embeddings[0].abs().sum() > 0 and into_embeddings[2].abs().sum() > 0
+
+    # With no sample classified the loss is zero, yet the centres stay in the graph (DDP
+    # needs every parameter to get a gradient on every rank).
+    nothing = loss(embeddings, quality, labels, torch.zeros(3, dtype=torch.bool))
+    assert nothing.classification.item() == 0.0
+    (into_centres,) = torch.autograd.grad(nothing.classification, [loss.head.kernel])
+    assert torch.equal(into_centres, torch.zeros_like(into_centres))
+
+
 def test_gradients_stay_finite_on_a_class_centre() -> None:
     loss = hand_built_loss()
     embeddings = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0]], requires_grad=True)

@@ -184,12 +184,17 @@ def test_transform_flips_degrades_and_normalises(lfw_images: Path) -> None:
         assert degraded.shape == rgb.shape and degraded.dtype == np.uint8
         assert np.abs(degraded.astype(int) - rgb).mean() > 1.0, degrade.__name__
     torch.manual_seed(0)
-    tensors = [TrainTransform()(rgb) for _ in range(20)]
+    transformed = [TrainTransform()(rgb) for _ in range(20)]
+    assert not any(degraded for _, degraded in transformed)
+    tensors = [tensor for tensor, _ in transformed]
     plain = (torch.from_numpy(rgb).permute(2, 0, 1).float() / 127.5) - 1.0
     flipped = plain.flip(2)
     assert all(torch.allclose(t, plain) or torch.allclose(t, flipped) for t in tensors)
     assert any(torch.allclose(t, flipped) for t in tensors)
     assert any(torch.allclose(t, plain) for t in tensors)
+    always = [TrainTransform(degradation_fraction=1.0)(rgb) for _ in range(5)]
+    assert all(degraded for _, degraded in always)
+    assert not any(torch.allclose(t, plain) or torch.allclose(t, flipped) for t, _ in always)
 
 
 def test_cross_validated_accuracy() -> None:
@@ -219,8 +224,11 @@ from pathlib import Path
 from fiqa_cli.export.train import TrainConfig, train
 
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
+# Half the samples degraded and left out of the classifier: the masked loss must keep DDP's
+# gradients in step even when a rank has no classified sample.
 backbone = train(TrainConfig(data=data, out=out, arch="mobilefacenet", batch_size=4,
-                             epochs=1, max_steps=4, num_workers=0, log_every=1))
+                             epochs=1, max_steps=4, num_workers=0, log_every=1,
+                             augment_degradations=0.5, classify_degraded=False))
 torch.save(dict(backbone.named_parameters()), out / f"rank{os.environ['RANK']}.pt")
 """
 

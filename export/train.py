@@ -118,7 +118,7 @@ class TrainingDegradation:
 DEGRADATIONS = (
     TrainingDegradation("blur", weakest=0.5),  # Gaussian sigma, pixels
     TrainingDegradation("downscale", weakest=1.5),  # shrink factor
-    TrainingDegradation("jpeg", weakest=40),  # JPEG quality
+    TrainingDegradation("jpeg", weakest=90),  # JPEG quality
     TrainingDegradation("noise", weakest=4.0),  # noise std, grey levels
     TrainingDegradation("underexposure", weakest=0.75),  # exposure factor
     TrainingDegradation("occlusion", weakest=0.1),  # covered fraction of the height, from the chin

@@ -53,11 +53,6 @@ def test_blur_lowers_quality_on_average(sharp_and_blurred: tuple[np.ndarray, ...
     assert np.median(sharp - blurred) > 0 and sharp.mean() > blurred.mean()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="preliminary default model (issue 5): one of the 8 faces scores higher blurred "
-    "(0.4646 vs 0.4570); the other seven drop by 0.013-0.034",
-)
 def test_every_sharp_face_scores_above_its_blurred_copy(
     sharp_and_blurred: tuple[np.ndarray, ...],
 ) -> None:

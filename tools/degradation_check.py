@@ -6,7 +6,13 @@ in its aligned crop and scored; the table gives the median quality per strength,
 medians fall monotonically, and the Spearman rank correlation between strength and quality over
 all (face, strength) scores.
 
-    python tools/degradation_check.py runs/lfw-split/heldout --limit 200
+With --fr-model, a second table sets each level's effect on recognition beside its effect on the
+score: the median cosine between a face's clean and degraded embeddings under that FR model, the
+median of each face's own quality change, and the share of faces whose quality fell. A degradation
+that barely moves the embedding gives a certainty-ratio model little reason to lower its score.
+
+    python tools/degradation_check.py runs/lfw-split/heldout --limit 200 \
+        --fr-model ../shared/models/mobilefacenet_eval.onnx
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from fiqa_cli.evaluation_set import identity_samples, prepare_faces
 from fiqa_cli.options import CENTRAL_FACE, LARGEST_FACE
 from fiqa_cli.paths import default_model_path
 from fiqa_cli.quality_model import QualityModel
+from fiqa_cli.recognition import FaceRecognizer
 from fiqa_cli.synthetic import DEGRADATIONS, degradation_parameter, degrade
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -35,6 +42,7 @@ def main() -> None:
     parser.add_argument("--detector", default="mtcnn")
     parser.add_argument("--faces", choices=(LARGEST_FACE, CENTRAL_FACE), default=LARGEST_FACE)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fr-model", type=Path, help="ArcFace-style ONNX model (see above)")
     args = parser.parse_args()
 
     model = QualityModel(args.model, ["CPUExecutionProvider"])
@@ -45,11 +53,11 @@ def main() -> None:
     print(
         f"{'degradation':<14} " + " ".join(f"{s:>7.2f}" for s in STRENGTHS) + "  monotone  spearman"
     )
-    for kind in DEGRADATIONS:
-        rng = np.random.default_rng(args.seed)
-        scores = np.stack(
-            [model.predict([degrade(c, kind, s, rng=rng) for c in crops]) for s in STRENGTHS]
-        )
+    degraded = {kind: degraded_levels(crops, kind, args.seed) for kind in DEGRADATIONS}
+    all_scores = {
+        kind: np.stack([model.predict(level) for level in degraded[kind]]) for kind in degraded
+    }
+    for kind, scores in all_scores.items():
         medians = np.median(scores, axis=1)
         monotone = bool(np.all(np.diff(medians) < 0))
         rho = spearmanr(np.repeat(STRENGTHS, len(crops)), scores.ravel()).statistic
@@ -60,6 +68,34 @@ def main() -> None:
         )
         parameters = ", ".join(f"{degradation_parameter(kind, s):g}" for s in STRENGTHS)
         print(f"{'':<14} parameter: {parameters}")
+    if args.fr_model:
+        levels = ", ".join(f"{s:g}" for s in STRENGTHS[1:])
+        print(f"\nper strength {levels}, with {args.fr_model.name}:")
+        print_recognition_effect(FaceRecognizer(args.fr_model), degraded, all_scores)
+
+
+def degraded_levels(crops: list[np.ndarray], kind: str, seed: int) -> list[list[np.ndarray]]:
+    """Every crop degraded by `kind` at each of STRENGTHS (the first level is the crops)."""
+    rng = np.random.default_rng(seed)
+    return [[degrade(crop, kind, strength, rng=rng) for crop in crops] for strength in STRENGTHS]
+
+
+def print_recognition_effect(
+    recognizer: FaceRecognizer,
+    degraded: dict[str, list[list[np.ndarray]]],
+    scores: dict[str, np.ndarray],
+) -> None:
+    print("median FR cosine clean vs degraded, median quality change, share of faces that fell")
+    for kind, levels in degraded.items():
+        clean = recognizer.embed(np.stack(levels[0]))
+        cells = []
+        for level, level_scores in zip(levels[1:], scores[kind][1:], strict=True):
+            cosines = (recognizer.embed(np.stack(level)) * clean).sum(axis=1)
+            change = level_scores - scores[kind][0]
+            cells.append(
+                f"{np.median(cosines):.3f} {np.median(change):+.4f} {np.mean(change < 0):.2f}"
+            )
+        print(f"{kind:<14} " + " | ".join(cells))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ import numpy as np
 from insightface.utils import face_align
 
 from fiqa_cli.detect import Face
+from fiqa_cli.face_choice import chosen_face_index
 from fiqa_cli.model_contract import INPUT_SIZE
+from fiqa_cli.options import CENTRAL_FACE
 
 BOOTH_SIZE = (400, 480)  # width, height of a simulated photo-booth close-up
 BOOTH_FRAMINGS = (0.5, 0.7, 0.9)  # face box height as a fraction of the close-up height
@@ -75,12 +77,10 @@ def crop_distance(reference: np.ndarray, landmarks: np.ndarray) -> float:
 
 def central_face(faces: Sequence[Face], image_shape: tuple[int, ...]) -> Face | None:
     """The face whose box centre is nearest the image centre (in LFW photos, the labelled
-    person), or None when there are no faces."""
+    person; the `central` choice of fiqa_cli.face_choice), or None when there are no faces."""
     if not faces:
         return None
-    image_centre = np.array([image_shape[1], image_shape[0]]) / 2
-    offsets = [np.abs((face.bbox[:2] + face.bbox[2:]) / 2 - image_centre).sum() for face in faces]
-    return faces[int(np.argmin(offsets))]
+    return faces[chosen_face_index(faces, image_shape[:2], CENTRAL_FACE)]
 
 
 def degradation_parameter(kind: str, strength: float) -> float:

@@ -57,8 +57,8 @@ def main() -> None:
         raise SystemExit(f"{config['data']} no longer holds the data this run trained on")
     rng = np.random.default_rng(args.seed)
     chosen = rng.choice(len(dataset), min(args.samples, len(dataset)), replace=False)
-    faces = [dataset[int(i)][0] for i in chosen]
-    labels = torch.tensor([dataset[int(i)][1] for i in chosen])
+    faces, identities = zip(*(dataset[int(i)] for i in chosen), strict=True)
+    labels = torch.tensor(identities)
 
     @torch.no_grad()
     def medians(images: list[np.ndarray]) -> str:

@@ -35,5 +35,5 @@ evaluate=(fiqa evaluate "$work/split/heldout" --scores "$work/heldout_scores.csv
 "${evaluate[@]}" --out "$work/edc.csv" --plot "$work/edc.png" --log-fnmr
 "${evaluate[@]}" --max-images-per-id 10 --out "$work/edc-10-per-id.csv"
 python tools/degradation_check.py "$work/split/heldout" --faces central \
-  --model "$work/fiqa_default.onnx" --limit 200 --fr-model "$shared/models/mobilefacenet_eval.onnx"
+  --model "$work/fiqa_default.onnx" --fr-model "$shared/models/mobilefacenet_eval.onnx"
 python tools/certainty_ratio_check.py "$work/run/checkpoint.pt"

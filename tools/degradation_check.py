@@ -56,9 +56,11 @@ def main() -> None:
     print(
         f"{'degradation':<14} " + " ".join(f"{s:>7.2f}" for s in STRENGTHS) + "  monotone  spearman"
     )
+    clean_scores = model.predict(crops)
     degraded = {kind: degraded_levels(crops, kind, args.seed) for kind in DEGRADATIONS}
     all_scores = {
-        kind: np.stack([model.predict(level) for level in degraded[kind]]) for kind in degraded
+        kind: np.stack([clean_scores, *(model.predict(level) for level in levels)])
+        for kind, levels in degraded.items()
     }
     for kind, scores in all_scores.items():
         medians = np.median(scores, axis=1)
@@ -74,25 +76,29 @@ def main() -> None:
     if args.fr_model:
         levels = ", ".join(f"{s:g}" for s in STRENGTHS[1:])
         print(f"\nper strength {levels}, with {args.fr_model.name}:")
-        print_recognition_effect(FaceRecognizer(args.fr_model), degraded, all_scores)
+        print_recognition_effect(FaceRecognizer(args.fr_model), crops, degraded, all_scores)
 
 
 def degraded_levels(crops: list[np.ndarray], kind: str, seed: int) -> list[list[np.ndarray]]:
-    """Every crop degraded by `kind` at each of STRENGTHS (the first level is the crops)."""
+    """Every crop degraded by `kind` at each strength of STRENGTHS but the first (0: the crops
+    themselves, shared by all kinds)."""
     rng = np.random.default_rng(seed)
-    return [[degrade(crop, kind, strength, rng=rng) for crop in crops] for strength in STRENGTHS]
+    return [
+        [degrade(crop, kind, strength, rng=rng) for crop in crops] for strength in STRENGTHS[1:]
+    ]
 
 
 def print_recognition_effect(
     recognizer: FaceRecognizer,
+    crops: list[np.ndarray],
     degraded: dict[str, list[list[np.ndarray]]],
     scores: dict[str, np.ndarray],
 ) -> None:
     print("median FR cosine clean vs degraded, median quality change, share of faces that fell")
+    clean = recognizer.embed(np.stack(crops))
     for kind, levels in degraded.items():
-        clean = recognizer.embed(np.stack(levels[0]))
         cells = []
-        for level, level_scores in zip(levels[1:], scores[kind][1:], strict=True):
+        for level, level_scores in zip(levels, scores[kind][1:], strict=True):
             cosines = (recognizer.embed(np.stack(level)) * clean).sum(axis=1)
             change = level_scores - scores[kind][0]
             cells.append(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,21 +23,18 @@ import cv2
 import numpy as np
 from insightface import model_zoo
 
-from fiqa_cli.decode import read_image
-from fiqa_cli.detect import Detector, FaceDetector, create_detector
 from fiqa_cli.model_contract import INPUT_SIZE
-from fiqa_cli.providers import CPU
-from fiqa_cli.scrfd import DETECTION_INPUT_SIZE, SCORE_THRESHOLD
-from fiqa_cli.synthetic import (
-    BOOTH_FRAMINGS,
-    BOOTH_SIZE,
-    booth_closeup,
-    central_face,
-    crop_distance,
-    transform_points,
-)
+from fiqa_cli.runtime.boxes import transform_points
+from fiqa_cli.runtime.decode import read_image
+from fiqa_cli.runtime.detect import Detector, FaceDetector, create_detector
+from fiqa_cli.runtime.providers import CPU
+from fiqa_cli.runtime.scrfd import DETECTION_INPUT_SIZE, SCORE_THRESHOLD
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The close-ups are test material (tests/closeups.py), shared with the detection tests.
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from closeups import BOOTH_FRAMINGS, BOOTH_SIZE, booth_closeup, central_face, crop_distance  # noqa: E402
+
 SCRFD_MODELS = {"500m": "scrfd_500m_bnkps.onnx", "2.5g": "scrfd_2.5g_bnkps.onnx"}
 
 
@@ -57,7 +55,7 @@ class FramingResult:
 
 class _ScrfdFirstPassOnly:
     """insightface's SCRFD at fiqa's input size and threshold, without fiqa's padded
-    second pass (fiqa_cli.scrfd has no switch for it), to show what that pass adds."""
+    second pass (fiqa_cli.runtime.scrfd has no switch for it), to show what that pass adds."""
 
     def __init__(self, model_path: Path):
         self._model = model_zoo.get_model(str(model_path), providers=[CPU])

@@ -47,9 +47,9 @@ def seeded_backbone(arch: str, seed: int = 0):
 
 def largest_face_crops(photos: list[Path], detector) -> list[tuple[Path, np.ndarray]]:
     """(photo, aligned crop of its largest face) for each photo in which `detector` (a
-    fiqa_cli.detect.Detector) finds a face."""
-    from fiqa_cli.align import align_face
-    from fiqa_cli.decode import read_image
+    fiqa_cli.runtime.detect.Detector) finds a face."""
+    from fiqa_cli.runtime.align import align_face
+    from fiqa_cli.runtime.decode import read_image
 
     crops = []
     for photo in photos:

@@ -37,13 +37,13 @@ import torch
 from common import add_shared_argument, lfw_photos, print_table, seeded_backbone, spread_sample
 
 from fiqa_cli import model_contract as contract
-from fiqa_cli.align import align_face
-from fiqa_cli.detect import Face, create_detector
+from fiqa_cli.commands.score import score
 from fiqa_cli.export.backbones import create_backbone
 from fiqa_cli.export.onnx_export import export_model
-from fiqa_cli.providers import CPU, usable_cpus
-from fiqa_cli.rows import OK, read_rows
-from fiqa_cli.score_cli import score
+from fiqa_cli.runtime.align import align_face
+from fiqa_cli.runtime.detect import Face, create_detector
+from fiqa_cli.runtime.providers import CPU, usable_cpus
+from fiqa_cli.runtime.rows import OK, read_rows
 
 DEFAULT_SCRFD = "scrfd_500m_bnkps.onnx"
 # The released getQualityScore.py calls get_batch_feature(..., batch_size=16).

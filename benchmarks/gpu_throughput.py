@@ -25,11 +25,11 @@ from common import (
     spread_sample,
 )
 
-from fiqa_cli.detect import create_detector
+from fiqa_cli.commands.score import score
 from fiqa_cli.paths import default_model_path
-from fiqa_cli.providers import CUDA, select_providers
-from fiqa_cli.quality_model import QualityModel
-from fiqa_cli.score_cli import score
+from fiqa_cli.runtime.detect import create_detector
+from fiqa_cli.runtime.providers import CUDA, select_providers
+from fiqa_cli.runtime.quality_model import QualityModel
 
 SCRFD = "scrfd_2.5g_bnkps.onnx"
 TIMED_SECONDS = 3.0  # per batch size: enough batches for a stable rate

@@ -33,9 +33,9 @@ from common import (
     spread_sample,
 )
 
-from fiqa_cli.detect import create_detector
-from fiqa_cli.options import DETECTORS, NO_DETECTOR
-from fiqa_cli.rows import OK, read_rows
+from fiqa_cli.choices import DETECTORS, NO_DETECTOR
+from fiqa_cli.runtime.detect import create_detector
+from fiqa_cli.runtime.rows import OK, read_rows
 
 DEFAULT_SIZES = (100, 10_000)
 TARGET_RATIO = 1.2

@@ -41,15 +41,15 @@ from pathlib import Path
 import numpy as np
 from common import add_shared_argument, lfw_photos, print_table, seeded_backbone, spread_sample
 
-from fiqa_cli.align import align_face
-from fiqa_cli.decode import read_image
-from fiqa_cli.detect import Detector, create_detector
-from fiqa_cli.options import CPU_BATCH_SIZE
+from fiqa_cli.choices import CPU_BATCH_SIZE
+from fiqa_cli.commands.score import score
 from fiqa_cli.paths import default_model_path
-from fiqa_cli.providers import CPU, shared_cpu_options, usable_cpus
-from fiqa_cli.quality_model import QualityModel
-from fiqa_cli.rows import OK, Row, RowWriter
-from fiqa_cli.score_cli import score
+from fiqa_cli.runtime.align import align_face
+from fiqa_cli.runtime.decode import read_image
+from fiqa_cli.runtime.detect import Detector, create_detector
+from fiqa_cli.runtime.providers import CPU, shared_cpu_options, usable_cpus
+from fiqa_cli.runtime.quality_model import QualityModel
+from fiqa_cli.runtime.rows import OK, Row, RowWriter
 
 SCRFD_MODELS = {"scrfd 500m": "scrfd_500m_bnkps.onnx", "scrfd 2.5g": "scrfd_2.5g_bnkps.onnx"}
 BATCH_SIZES = (1, 8, 16, 32, 64)

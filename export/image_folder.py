@@ -5,7 +5,7 @@ detected and aligned with the same code `fiqa score` uses, and the crop is kept 
 later epochs, ranks and resumed runs read it instead of detecting again. Photos without a face
 are dropped (and remembered as such). When a photo holds several faces, the one the `faces`
 choice picks is taken: the largest, or the most central, which is the labelled person in datasets
-cut around their subject, such as LFW (`fiqa_cli.face_choice`).
+cut around their subject, such as LFW (`fiqa_cli.runtime.face_choice`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fiqa_cli.decode import DecodeError, read_image
-from fiqa_cli.image_files import identity_images
+from fiqa_cli.choices import LARGEST_FACE
 from fiqa_cli.model_contract import INPUT_SIZE
-from fiqa_cli.options import LARGEST_FACE
+from fiqa_cli.runtime.decode import DecodeError, read_image
+from fiqa_cli.runtime.image_files import identity_images
 
 
 class AlignedCropCache:
@@ -49,7 +49,7 @@ class AlignedCropCache:
         self._detector = None
 
     def _detector_instance(self):
-        from fiqa_cli.detect import create_detector
+        from fiqa_cli.runtime.detect import create_detector
 
         if self._detector is None:
             self._detector = create_detector(self.detector_name, self.detector_model)
@@ -58,7 +58,7 @@ class AlignedCropCache:
     def crop_path(self, image_path: Path) -> Path | None:
         """The aligned crop of `image_path` (the file itself if already aligned); None: no face.
 
-        Raises fiqa_cli.decode.DecodeError for a file that holds no readable image.
+        Raises fiqa_cli.runtime.decode.DecodeError for a file that holds no readable image.
         """
         key = hashlib.sha256(str(Path(image_path).resolve()).encode()).hexdigest()[:32]
         folder = self.cache_dir / self._folder_name
@@ -71,8 +71,8 @@ class AlignedCropCache:
         if image.shape[:2] == (INPUT_SIZE, INPUT_SIZE):
             return image_path
         # Imported here: alignment pulls in insightface, which aligned-crop datasets never need.
-        from fiqa_cli.align import align_face
-        from fiqa_cli.face_choice import chosen_face_index
+        from fiqa_cli.runtime.align import align_face
+        from fiqa_cli.runtime.face_choice import chosen_face_index
 
         faces = self._detector_instance().detect(image)
         folder.mkdir(parents=True, exist_ok=True)

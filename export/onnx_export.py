@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from fiqa_cli import __version__, model_contract
-from fiqa_cli.decode import DecodeError, read_image
 from fiqa_cli.export import DEFAULT_OPSET
 from fiqa_cli.export.checkpoint import load_backbone
-from fiqa_cli.image_files import IMAGE_SUFFIXES, image_files
-from fiqa_cli.model_input import crops_to_input
+from fiqa_cli.runtime.decode import DecodeError, read_image
+from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES, image_files
+from fiqa_cli.runtime.model_input import crops_to_input
 
 # Largest relative output difference (see `relative_difference`) an export may show against
 # the float32 torch model. Half-precision weights and activations cost about three digits.

@@ -27,7 +27,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from fiqa_cli import model_contract, synthetic
+from fiqa_cli import model_contract
+from fiqa_cli.choices import LARGEST_FACE
+from fiqa_cli.evaluation.lfw_pairs import read_lfw_pairs
 from fiqa_cli.export.backbones import create_backbone
 from fiqa_cli.export.image_folder import (
     AlignedCropCache,
@@ -37,8 +39,7 @@ from fiqa_cli.export.image_folder import (
 )
 from fiqa_cli.export.loss import CRFIQALoss, LossParts
 from fiqa_cli.export.recordio import RecordIODataset
-from fiqa_cli.lfw_pairs import read_lfw_pairs
-from fiqa_cli.options import LARGEST_FACE
+from fiqa_cli.runtime import degrade
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -98,7 +99,7 @@ def to_input_tensor(rgb: np.ndarray) -> torch.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingDegradation:
-    """One kind of fiqa_cli.synthetic degradation, at a strength drawn between the one where
+    """One kind of fiqa_cli.runtime.degrade degradation, at a strength drawn between the one where
     its physical parameter is `weakest` (a visible degradation) and the strongest."""
 
     kind: str
@@ -106,11 +107,11 @@ class TrainingDegradation:
 
     def __call__(self, rgb: np.ndarray, draw: float) -> np.ndarray:
         """Degrade at the strength that `draw`, uniform in [0, 1], picks from the range."""
-        lowest = synthetic.degradation_strength(self.kind, self.weakest)
+        lowest = degrade.degradation_strength(self.kind, self.weakest)
         strength = lowest + (1.0 - lowest) * draw
         # Noise comes from torch's generator too, which DataLoader seeds per worker.
         rng = np.random.default_rng(int(torch.randint(2**31, ())))
-        return synthetic.degrade(
+        return degrade.degrade(
             rgb, self.kind, strength, color_order=model_contract.COLOR_ORDER, rng=rng
         )
 

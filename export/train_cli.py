@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
+from fiqa_cli.commands.options import detector_model_option, detector_option, faces_option
 from fiqa_cli.export import ARCHITECTURES
 from fiqa_cli.model_contract import CR_FORMULA_PAPER, CR_FORMULA_RELEASED
-from fiqa_cli.options import detector_model_option, detector_option, faces_option
 
 
 def _fractions(ctx: click.Context, param: click.Parameter, value: str | None):

@@ -14,13 +14,13 @@ from fiqa_cli import __version__
 
 # name -> "module:attribute" of the click command
 COMMANDS = {
-    "score": "fiqa_cli.score_cli:score",
+    "score": "fiqa_cli.commands.score:score",
     "export": "fiqa_cli.export.export_cli:export_command",
     "train": "fiqa_cli.export.train_cli:train_command",
-    "doctor": "fiqa_cli.doctor:doctor",
-    "evaluate": "fiqa_cli.evaluate_cli:evaluate",
-    "samples": "fiqa_cli.samples:samples",
-    "ray-score": "fiqa_cli.ray_score_cli:ray_score",
+    "doctor": "fiqa_cli.commands.doctor:doctor",
+    "evaluate": "fiqa_cli.commands.evaluate:evaluate",
+    "samples": "fiqa_cli.commands.samples:samples",
+    "ray-score": "fiqa_cli.commands.ray_score:ray_score",
 }
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fiqa_cli.decode import DecodeError, read_image
+from fiqa_cli.runtime.decode import DecodeError, read_image
 
 EXIF_ORIENTATION = 0x0112
 ROTATE_90_CW = 6  # the stored pixels must be turned 90 degrees clockwise to be upright

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from fiqa_cli import model_contract as contract
-from fiqa_cli.align import align_face
-from fiqa_cli.decode import read_image
-from fiqa_cli.detect import create_detector
 from fiqa_cli.paths import default_model_path, models_dir
-from fiqa_cli.quality_model import QualityModel
-from fiqa_cli.synthetic import degrade
+from fiqa_cli.runtime.align import align_face
+from fiqa_cli.runtime.decode import read_image
+from fiqa_cli.runtime.degrade import degrade
+from fiqa_cli.runtime.detect import create_detector
+from fiqa_cli.runtime.quality_model import QualityModel
 
 CPU = ["CPUExecutionProvider"]
 

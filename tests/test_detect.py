@@ -8,21 +8,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from closeups import BOOTH_FRAMINGS, booth_closeup, central_face, crop_distance
 from insightface.utils import face_align
 
-from fiqa_cli import mtcnn
-from fiqa_cli.align import align_face
-from fiqa_cli.decode import read_image
-from fiqa_cli.detect import DetectorError, create_detector, find_scrfd_model
-from fiqa_cli.mtcnn import find_weights_dir
-from fiqa_cli.samples import sample_photos
-from fiqa_cli.synthetic import (
-    BOOTH_FRAMINGS,
-    booth_closeup,
-    central_face,
-    crop_distance,
-    transform_points,
-)
+from fiqa_cli.commands.samples import sample_photos
+from fiqa_cli.runtime import mtcnn
+from fiqa_cli.runtime.align import align_face
+from fiqa_cli.runtime.boxes import transform_points
+from fiqa_cli.runtime.decode import read_image
+from fiqa_cli.runtime.detect import DetectorError, create_detector, find_scrfd_model
+from fiqa_cli.runtime.mtcnn import find_weights_dir
 
 CLOSEUP_COUNT = 50
 MIN_FOUND_RATE = 0.98

@@ -9,8 +9,8 @@ import numpy as np
 import onnxruntime as ort
 
 from fiqa_cli import model_contract as contract
-from fiqa_cli.providers import CPU
-from fiqa_cli.quality_model import DeviceBufferRunner
+from fiqa_cli.runtime.providers import CPU
+from fiqa_cli.runtime.quality_model import DeviceBufferRunner
 
 
 def test_bound_buffers_give_the_plain_runs_scores(random_onnx_model: Path) -> None:

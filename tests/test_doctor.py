@@ -31,7 +31,7 @@ def test_healthy_installation(random_onnx_model: Path) -> None:
 
 def test_missing_default_model_is_a_problem(tmp_path: Path, monkeypatch) -> None:
     missing = tmp_path / "fiqa_default.onnx"
-    monkeypatch.setattr("fiqa_cli.doctor.default_model_path", lambda: missing)
+    monkeypatch.setattr("fiqa_cli.commands.doctor.default_model_path", lambda: missing)
     result = run_doctor("--device", "cpu")
     assert result.exit_code == 1
     assert f"default quality model: missing ({missing})" in result.output

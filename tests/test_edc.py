@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fiqa_cli.edc import (
+from fiqa_cli.evaluation.edc import (
     all_pairs_comparisons,
     edc_curve,
     non_mated_tail,

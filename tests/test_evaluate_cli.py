@@ -1,7 +1,8 @@
 """`fiqa evaluate` end to end on a small real LFW subset, checked against direct computations.
 
 The independent reference below detects and aligns with the project's detector, but embeds,
-compares and thresholds on its own (brute force, no fiqa_cli.edc / fiqa_cli.recognition).
+compares and thresholds on its own (brute force, no fiqa_cli.evaluation.edc /
+fiqa_cli.evaluation.recognition).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fiqa_cli.baselines import BASELINE_NAMES
-from fiqa_cli.evaluate_cli import evaluate
-from fiqa_cli.evaluation_set import EvaluationSet, Sample
-from fiqa_cli.recognition import FaceRecognizer
-from fiqa_cli.score_join import ScoredFace, joined_qualities
+from fiqa_cli.commands.evaluate import evaluate
+from fiqa_cli.evaluation.baselines import BASELINE_NAMES
+from fiqa_cli.evaluation.recognition import FaceRecognizer
+from fiqa_cli.evaluation.samples import EvaluationSet, Sample
+from fiqa_cli.evaluation.score_join import ScoredFace, joined_qualities
 
 IDENTITIES = 20
 FMRS = (1e-2, 1e-3)
@@ -60,9 +61,9 @@ def reference(subset_root: Path, fr_model: Path, shared_dir: Path) -> dict:
     """Paths, identities, crops and embeddings computed here, without fiqa's EDC modules."""
     import onnxruntime as ort
 
-    from fiqa_cli.align import align_face
-    from fiqa_cli.decode import read_image
-    from fiqa_cli.detect import create_detector
+    from fiqa_cli.runtime.align import align_face
+    from fiqa_cli.runtime.decode import read_image
+    from fiqa_cli.runtime.detect import create_detector
 
     detector = create_detector("scrfd", shared_dir / "models" / "scrfd_500m_bnkps.onnx")
     session = ort.InferenceSession(str(fr_model), providers=["CPUExecutionProvider"])
@@ -272,7 +273,7 @@ def test_rows_written_by_fiqa_score_join_every_face(
 ) -> None:
     # A random model's qualities mean nothing: this checks only that its rows, as `fiqa score`
     # writes them (JSONL, relative paths, boxes), reach every evaluated face.
-    from fiqa_cli.score_cli import score
+    from fiqa_cli.commands.score import score
 
     scores = tmp_path / "random-model.jsonl"
     monkeypatch.chdir(subset_root.parent)
@@ -365,7 +366,7 @@ def test_recognizer_reads_layout_size_and_batch(
 
 
 def test_max_images_per_id_keeps_the_first_in_name_order(tmp_path: Path) -> None:
-    from fiqa_cli.evaluation_set import identity_samples
+    from fiqa_cli.evaluation.samples import identity_samples
 
     for identity, count in (("Alice", 5), ("Bob", 2), ("Carol", 1)):
         (tmp_path / identity).mkdir()

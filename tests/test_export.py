@@ -31,7 +31,7 @@ from fiqa_cli.export.onnx_export import (  # noqa: E402
     export_checkpoint,
     relative_difference,
 )
-from fiqa_cli.model_input import crops_to_input  # noqa: E402
+from fiqa_cli.runtime.model_input import crops_to_input  # noqa: E402
 
 SCRFD_MODEL = Path("models") / "scrfd_500m_bnkps.onnx"
 PARITY_FACES = 4
@@ -86,9 +86,9 @@ def metadata(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def aligned_faces(shared_dir: Path, lfw_images: Path, tmp_path_factory) -> Path:
     """Real ArcFace-aligned 112x112 crops of LFW photos, made by the project's detector."""
-    from fiqa_cli.align import align_face
-    from fiqa_cli.decode import read_image
-    from fiqa_cli.detect import create_detector
+    from fiqa_cli.runtime.align import align_face
+    from fiqa_cli.runtime.decode import read_image
+    from fiqa_cli.runtime.detect import create_detector
 
     detector = create_detector("scrfd", model_path=shared_dir / SCRFD_MODEL)
     folder = tmp_path_factory.mktemp("aligned_faces")

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fiqa_cli.detect import Face, create_detector
-from fiqa_cli.evaluation_set import identity_samples, prepare_faces
-from fiqa_cli.face_choice import chosen_face_index
-from fiqa_cli.options import CENTRAL_FACE, LARGEST_FACE
+from fiqa_cli.choices import CENTRAL_FACE, LARGEST_FACE
+from fiqa_cli.evaluation.samples import identity_samples, prepare_faces
+from fiqa_cli.runtime.detect import Face, create_detector
+from fiqa_cli.runtime.face_choice import chosen_face_index
 
 # LFW photos are 250x250, cut around the labelled face.
 LFW_CENTRE = np.array([125.0, 125.0])
@@ -84,7 +84,7 @@ def test_score_rows_name_the_central_face(bush_photos: Path, random_onnx_model: 
     from click.testing import CliRunner
 
     from fiqa_cli.cli import main
-    from fiqa_cli.rows import read_rows
+    from fiqa_cli.runtime.rows import read_rows
 
     out = bush_photos.parent / "central.csv"
     arguments = ["score", str(bush_photos), "--model", str(random_onnx_model), "--out", str(out)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fiqa_cli.inputs import expand_inputs, in_shard, parse_shard
+from fiqa_cli.runtime.inputs import expand_inputs, in_shard, parse_shard
 
 
 def _touch(path: Path) -> Path:

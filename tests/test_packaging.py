@@ -30,7 +30,10 @@ def test_wheel_holds_runtime_training_and_models(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "fiqa_cli/cli.py",
-        "fiqa_cli/score_cli.py",
+        "fiqa_cli/commands/score.py",
+        "fiqa_cli/runtime/pipeline.py",
+        "fiqa_cli/evaluation/edc.py",
+        "fiqa_cli/cluster/ray_scoring.py",
         "fiqa_cli/export/train.py",
         "fiqa_cli/export/backbones/iresnet.py",
         "fiqa_cli/models/fiqa_default.onnx",

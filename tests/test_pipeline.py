@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from fiqa_cli.inputs import InputItem
-from fiqa_cli.pipeline import Scorer
-from fiqa_cli.providers import CPU, shared_cpu_options
-from fiqa_cli.quality_model import QualityModel
-from fiqa_cli.rows import OK, UNREADABLE
+from fiqa_cli.runtime.inputs import InputItem
+from fiqa_cli.runtime.pipeline import Scorer
+from fiqa_cli.runtime.providers import CPU, shared_cpu_options
+from fiqa_cli.runtime.quality_model import QualityModel
+from fiqa_cli.runtime.rows import OK, UNREADABLE
 
 
 @pytest.fixture(scope="module")

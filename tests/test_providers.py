@@ -6,8 +6,8 @@ from __future__ import annotations
 import onnxruntime as ort
 import pytest
 
-from fiqa_cli import providers
-from fiqa_cli.providers import (
+from fiqa_cli.runtime import providers
+from fiqa_cli.runtime.providers import (
     CPU,
     CUDA,
     TENSORRT,

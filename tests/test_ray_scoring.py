@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from fiqa_cli.cli import main
-from fiqa_cli.rows import COLUMNS, NO_FACE, OK, UNREADABLE, read_rows
+from fiqa_cli.runtime.rows import COLUMNS, NO_FACE, OK, UNREADABLE, read_rows
 
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")

@@ -20,13 +20,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from fiqa_cli.align import align_face
 from fiqa_cli.cli import main
-from fiqa_cli.decode import read_image
-from fiqa_cli.detect import create_detector
-from fiqa_cli.mtcnn import find_weights_dir
-from fiqa_cli.rows import COLUMNS
-from fiqa_cli.samples import sample_photos
+from fiqa_cli.commands.samples import sample_photos
+from fiqa_cli.runtime.align import align_face
+from fiqa_cli.runtime.decode import read_image
+from fiqa_cli.runtime.detect import create_detector
+from fiqa_cli.runtime.mtcnn import find_weights_dir
+from fiqa_cli.runtime.rows import COLUMNS
 
 STREAM_TIMEOUT_S = 60
 
@@ -262,7 +262,7 @@ def test_fatal_errors_exit_1_with_a_reason(
 ) -> None:
     photo = next(faces_dir.glob("*.jpg"))
     missing_default = tmp_path / "not_installed.onnx"
-    monkeypatch.setattr("fiqa_cli.score_cli.default_model_path", lambda: missing_default)
+    monkeypatch.setattr("fiqa_cli.commands.score.default_model_path", lambda: missing_default)
     result = run_score(photo)
     assert result.exit_code == 1 and "--model" in result.stderr
     assert str(missing_default) in result.stderr

@@ -9,21 +9,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from closeups import BOOTH_FRAMINGS, BOOTH_SIZE, booth_closeup, central_face, crop_distance
 
-from fiqa_cli.detect import Face
-from fiqa_cli.synthetic import (
-    BOOTH_FRAMINGS,
-    BOOTH_SIZE,
+from fiqa_cli.runtime.boxes import transform_points
+from fiqa_cli.runtime.degrade import (
     DEGRADATIONS,
     OCCLUDER_GREY,
-    booth_closeup,
-    central_face,
-    crop_distance,
     degradation_parameter,
     degradation_strength,
     degrade,
-    transform_points,
 )
+from fiqa_cli.runtime.detect import Face
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # ArcFace 5-point template of the 112x112 crop

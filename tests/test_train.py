@@ -164,12 +164,12 @@ def test_raw_photos_are_aligned_once_and_cached(
     assert rgb.shape == (112, 112, 3) and label == 2
 
     # A second pass (another epoch's run, another rank) must not detect again.
-    import fiqa_cli.detect
+    import fiqa_cli.runtime.detect
 
     def no_detection(*args, **kwargs):
         raise AssertionError("the cache was bypassed")
 
-    monkeypatch.setattr(fiqa_cli.detect, "create_detector", no_detection)
+    monkeypatch.setattr(fiqa_cli.runtime.detect, "create_detector", no_detection)
     again = FaceImageFolder(root, AlignedCropCache(tmp_path / "cache", "mtcnn"))
     assert again.samples == dataset.samples and again.fingerprint == dataset.fingerprint
     with pytest.raises(ValueError, match="3 or more images"):

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fiqa_cli.choices import LARGEST_FACE
 from fiqa_cli.export.checkpoint import load_backbone
 from fiqa_cli.export.image_folder import AlignedCropCache, FaceImageFolder
 from fiqa_cli.export.loss import ArcFaceHead, certainty_ratio
 from fiqa_cli.export.train import to_input_tensor
 from fiqa_cli.model_contract import COLOR_ORDER
-from fiqa_cli.options import LARGEST_FACE
-from fiqa_cli.synthetic import DEGRADATIONS, degrade
+from fiqa_cli.runtime.degrade import DEGRADATIONS, degrade
 
 STRENGTHS = (0.25, 0.5, 1.0)
 

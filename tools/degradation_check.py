@@ -1,7 +1,7 @@
 """Median quality of aligned faces under synthetic degradations of increasing strength.
 
-For each degradation kind of `fiqa_cli.synthetic` and each strength, every face (the largest in
-each of the first photos by name, detected and aligned once, as `fiqa evaluate` does) is degraded
+For each degradation kind of `fiqa_cli.runtime.degrade` and each strength, every face (the largest
+in each of the first photos by name, detected and aligned once, as `fiqa evaluate` does) is degraded
 in its aligned crop and scored; the table gives the median quality per strength, whether the
 medians fall monotonically, and the Spearman rank correlation between strength and quality over
 all (face, strength) scores.
@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from fiqa_cli.detect import create_detector
-from fiqa_cli.evaluation_set import identity_samples, prepare_faces
-from fiqa_cli.options import CENTRAL_FACE, LARGEST_FACE
+from fiqa_cli.choices import CENTRAL_FACE, LARGEST_FACE
+from fiqa_cli.evaluation.recognition import FaceRecognizer
+from fiqa_cli.evaluation.samples import identity_samples, prepare_faces
 from fiqa_cli.paths import default_model_path
-from fiqa_cli.quality_model import QualityModel
-from fiqa_cli.recognition import FaceRecognizer
-from fiqa_cli.synthetic import DEGRADATIONS, degradation_parameter, degrade
+from fiqa_cli.runtime.degrade import DEGRADATIONS, degradation_parameter, degrade
+from fiqa_cli.runtime.detect import create_detector
+from fiqa_cli.runtime.quality_model import QualityModel
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 

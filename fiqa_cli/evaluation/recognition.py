@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from fiqa_cli.model_contract import INPUT_SIZE
-from fiqa_cli.providers import CPU, Providers
+from fiqa_cli.runtime.providers import CPU, Providers
 
 DEFAULT_MEAN = 127.5
 DEFAULT_STD = 128.0

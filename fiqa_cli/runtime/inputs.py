@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from fiqa_cli.image_files import IMAGE_SUFFIXES, is_image_file
+from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES, is_image_file
 
 STDIN = "-"
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fiqa_cli.detect import Face
-from fiqa_cli.options import CENTRAL_FACE, LARGEST_FACE
+from fiqa_cli.choices import CENTRAL_FACE, LARGEST_FACE
+from fiqa_cli.runtime.detect import Face
 
 
 def chosen_face_index(faces: Sequence[Face], image_size: tuple[int, int], choice: str) -> int:

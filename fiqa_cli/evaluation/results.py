@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fiqa_cli.edc import Comparisons, EdcCurve, edc_curve
+from fiqa_cli.evaluation.edc import Comparisons, EdcCurve, edc_curve
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import numpy as np
 import onnxruntime as ort
 
 from fiqa_cli import model_contract as contract
-from fiqa_cli.model_input import crops_to_input
-from fiqa_cli.providers import CUDA, Providers
+from fiqa_cli.runtime.model_input import crops_to_input
+from fiqa_cli.runtime.providers import CUDA, Providers
 
 _EXPECTED = (
     f"expected an ONNX quality model written by `fiqa export`: input '{contract.INPUT_NAME}' "

@@ -1,7 +1,7 @@
 """Command-line options that several commands share, so that each means the same everywhere.
 
-The accepted values live here too, for `fiqa_cli.providers` and `fiqa_cli.detect` to check
-calls from Python against. Only click is imported: `--help` must not load onnxruntime or torch.
+The accepted values live in `fiqa_cli.choices`. Only click is imported: `--help` must not load
+onnxruntime or torch.
 """
 
 from __future__ import annotations
@@ -12,24 +12,20 @@ from typing import TypeVar
 
 import click
 
-DEVICES = ("auto", "cpu", "cuda")
-# Only where a run's input shapes are known ahead (`fiqa score`): TensorRT builds an engine
-# per shape profile.
-TENSORRT_DEVICE = "tensorrt"
-DETECTORS = ("auto", "scrfd", "mtcnn")
-NO_DETECTOR = "none"  # the inputs are aligned crops already
-LARGEST_FACE = "largest"
-CENTRAL_FACE = "central"
-ALL_FACES = "all"
-
-# On a CPU, batches of 16 crops run the default model as fast as any larger batch and take a
-# third of the memory of 64 (benchmarks/stages.py); GPUs want larger batches.
-CPU_BATCH_SIZE = 16
-CUDA_BATCH_SIZE = 64
-
-MODEL_ENVVAR = "FIQA_MODEL"
-DEVICE_ENVVAR = "FIQA_DEVICE"
-DETECTOR_ENVVAR = "FIQA_DETECTOR"
+from fiqa_cli.choices import (
+    ALL_FACES,
+    CENTRAL_FACE,
+    CPU_BATCH_SIZE,
+    CUDA_BATCH_SIZE,
+    DETECTOR_ENVVAR,
+    DETECTORS,
+    DEVICE_ENVVAR,
+    DEVICES,
+    LARGEST_FACE,
+    MODEL_ENVVAR,
+    NO_DETECTOR,
+    TENSORRT_DEVICE,
+)
 
 _DETECTOR_HELP = "auto: SCRFD if a local model exists, else MTCNN; none: inputs are aligned crops."
 
@@ -84,7 +80,7 @@ def detector_model_option(*, must_exist: bool = False) -> Callable[[Command], Co
 
 
 def faces_option(*, allow_all: bool = True) -> Callable[[Command], Command]:
-    """--faces largest|central[|all]: which faces of a photo count (`fiqa_cli.face_choice`)."""
+    """--faces largest|central[|all]: which faces of a photo count (`runtime.face_choice`)."""
     choices = (LARGEST_FACE, CENTRAL_FACE) + ((ALL_FACES,) if allow_all else ())
     per_input = "one row per input" if allow_all else "one face per photo"
     return click.option(

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from fiqa_cli import model_contract as contract
-from fiqa_cli.options import DEVICES, TENSORRT_DEVICE
+from fiqa_cli.choices import DEVICES, TENSORRT_DEVICE
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

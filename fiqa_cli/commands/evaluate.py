@@ -3,15 +3,15 @@
 Samples are the images under ROOT/IDENTITY/ (or those named by an LFW pairs file). Each is
 detected and aligned once; a face-recognition model embeds the crops; the EDC of every score
 file, every built-in baseline and the oracle is computed on exactly those crops (see
-`fiqa_cli.edc` for the protocol and its tie rules).
+`fiqa_cli.evaluation.edc` for the protocol and its tie rules).
 
 How samples count:
 - An image with no detected face (or that cannot be read) has no crop to compare, so it is left
   out of the evaluation altogether; the count is reported on stderr
-  (`fiqa_cli.evaluation_set`).
+  (`fiqa_cli.evaluation.samples`).
 - A sample that a score file gives no usable quality (no row, or no `ok` row for the same face)
   gets the lowest quality, -inf, and all such samples are discarded together at the first
-  level (`fiqa_cli.score_join` says how rows are matched to faces).
+  level (`fiqa_cli.evaluation.score_join` says how rows are matched to faces).
 """
 
 from __future__ import annotations
@@ -23,11 +23,19 @@ from typing import TYPE_CHECKING
 import click
 import numpy as np
 
-from fiqa_cli.baselines import BASELINE_NAMES, baseline_qualities
-from fiqa_cli.edc import Comparisons
-from fiqa_cli.edc_plot import plot_edc
-from fiqa_cli.evaluation_results import edc_results, format_table, result_table, write_results
-from fiqa_cli.evaluation_set import (
+from fiqa_cli.commands.options import (
+    detector_model_option,
+    detector_option,
+    device_option,
+    faces_option,
+)
+from fiqa_cli.evaluation.baselines import BASELINE_NAMES, baseline_qualities
+from fiqa_cli.evaluation.edc import Comparisons
+from fiqa_cli.evaluation.lfw_pairs import PairsFileError, read_lfw_pairs
+from fiqa_cli.evaluation.plot import plot_edc
+from fiqa_cli.evaluation.recognition import DEFAULT_MEAN, DEFAULT_STD, FaceRecognizer
+from fiqa_cli.evaluation.results import edc_results, format_table, result_table, write_results
+from fiqa_cli.evaluation.samples import (
     EvaluationError,
     EvaluationSet,
     Sample,
@@ -36,20 +44,12 @@ from fiqa_cli.evaluation_set import (
     pair_samples,
     prepare_faces,
 )
-from fiqa_cli.lfw_pairs import PairsFileError, read_lfw_pairs
-from fiqa_cli.options import (
-    detector_model_option,
-    detector_option,
-    device_option,
-    faces_option,
-)
-from fiqa_cli.providers import DeviceError, select_providers
-from fiqa_cli.recognition import DEFAULT_MEAN, DEFAULT_STD, FaceRecognizer
-from fiqa_cli.rows import ScoreFileError
-from fiqa_cli.score_join import ScoredFace, joined_qualities, read_scored_faces
+from fiqa_cli.evaluation.score_join import ScoredFace, joined_qualities, read_scored_faces
+from fiqa_cli.runtime.providers import DeviceError, select_providers
+from fiqa_cli.runtime.rows import ScoreFileError
 
 if TYPE_CHECKING:
-    from fiqa_cli.detect import Detector
+    from fiqa_cli.runtime.detect import Detector
 
 DEFAULT_FMRS = (1e-3, 1e-4)
 
@@ -232,7 +232,7 @@ def _instruments(
     fr_mean: float,
     fr_std: float,
 ) -> tuple[Detector | None, FaceRecognizer]:
-    from fiqa_cli.detect import DetectorError, create_optional_detector
+    from fiqa_cli.runtime.detect import DetectorError, create_optional_detector
 
     try:
         providers = select_providers(device)

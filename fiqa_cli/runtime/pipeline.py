@@ -19,15 +19,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fiqa_cli.align import align_face
-from fiqa_cli.decode import DecodeError, read_image
-from fiqa_cli.detect import Detector, Face
-from fiqa_cli.face_choice import chosen_face_index
-from fiqa_cli.inputs import InputItem
+from fiqa_cli.choices import ALL_FACES, LARGEST_FACE
 from fiqa_cli.model_contract import INPUT_SIZE
-from fiqa_cli.options import ALL_FACES, LARGEST_FACE
-from fiqa_cli.quality_model import QualityModel
-from fiqa_cli.rows import ERROR, NO_FACE, OK, UNREADABLE, Row
+from fiqa_cli.runtime.align import align_face
+from fiqa_cli.runtime.decode import DecodeError, read_image
+from fiqa_cli.runtime.detect import Detector, Face
+from fiqa_cli.runtime.face_choice import chosen_face_index
+from fiqa_cli.runtime.inputs import InputItem
+from fiqa_cli.runtime.quality_model import QualityModel
+from fiqa_cli.runtime.rows import ERROR, NO_FACE, OK, UNREADABLE, Row
 
 NO_FACE_MESSAGE = "no face detected"
 CUT_OFF_MESSAGE = (
@@ -62,7 +62,7 @@ class Scorer:
         crops_dir: Path | None = None,
         warn: Callable[[str], None] = lambda message: None,
     ):
-        """`faces`: largest, central or all (`fiqa_cli.face_choice`).
+        """`faces`: largest, central or all (`fiqa_cli.runtime.face_choice`).
         `workers` threads decode, detect and align; 1 does it all in the caller's thread.
         Detector sessions shared by several workers should have one intra-op thread each."""
         if workers < 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-# What `fiqa_cli.decode.read_image` (OpenCV) reads.
+# What `fiqa_cli.runtime.decode.read_image` (OpenCV) reads.
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm"}
 )

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from fiqa_cli.runtime.boxes import box_areas
+
 if TYPE_CHECKING:
-    from fiqa_cli.edc import Comparisons
-    from fiqa_cli.evaluation_set import EvaluationSet
+    from fiqa_cli.evaluation.edc import Comparisons
+    from fiqa_cli.evaluation.samples import EvaluationSet
 
 BASELINE_NAMES = (
     "random",
@@ -54,10 +56,7 @@ def random_quality(count: int, seed: int) -> np.ndarray:
 
 def box_size(bboxes: np.ndarray) -> np.ndarray:
     """Side of the square with the detection box's area, in pixels of the original image."""
-    bboxes = np.asarray(bboxes, dtype=np.float64).reshape(-1, 4)
-    widths = np.clip(bboxes[:, 2] - bboxes[:, 0], 0.0, None)
-    heights = np.clip(bboxes[:, 3] - bboxes[:, 1], 0.0, None)
-    return np.sqrt(widths * heights)
+    return np.sqrt(box_areas(np.asarray(bboxes, dtype=np.float64).reshape(-1, 4)))
 
 
 def sharpness(crops_bgr: np.ndarray) -> np.ndarray:

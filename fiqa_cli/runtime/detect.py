@@ -15,9 +15,10 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from fiqa_cli.options import DETECTORS, NO_DETECTOR
+from fiqa_cli.choices import DETECTORS, NO_DETECTOR
 from fiqa_cli.paths import insightface_model_root
-from fiqa_cli.providers import CPU, Providers
+from fiqa_cli.runtime.boxes import box_areas
+from fiqa_cli.runtime.providers import CPU, Providers
 
 # Larger images are shrunk for detection only; boxes and landmarks are mapped back so that
 # alignment samples the full-resolution image.
@@ -39,8 +40,7 @@ class Face:
 
     @property
     def area(self) -> float:
-        width, height = self.bbox[2:4] - self.bbox[0:2]
-        return float(max(width, 0.0) * max(height, 0.0))
+        return float(box_areas(self.bbox)[0])
 
     def landmarks_inside(self, width: int, height: int) -> bool:
         x, y = self.landmarks[:, 0], self.landmarks[:, 1]
@@ -131,7 +131,7 @@ def create_optional_detector(
 def _create_scrfd(
     path: Path, providers: Providers, options: ort.SessionOptions | None
 ) -> FaceDetector:
-    from fiqa_cli.scrfd import ScrfdDetector, ScrfdModelError
+    from fiqa_cli.runtime.scrfd import ScrfdDetector, ScrfdModelError
 
     if not path.is_file():
         raise DetectorError(f"{path}: SCRFD model file not found")
@@ -142,7 +142,7 @@ def _create_scrfd(
 
 
 def _create_mtcnn(providers: Providers, options: ort.SessionOptions | None) -> FaceDetector:
-    from fiqa_cli.mtcnn import WEIGHTS_PACKAGE, MtcnnCascade, find_weights_dir
+    from fiqa_cli.runtime.mtcnn import WEIGHTS_PACKAGE, MtcnnCascade, find_weights_dir
 
     weights = find_weights_dir()
     if weights is None:

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.inputs import expand_inputs
-from fiqa_cli.options import (
-    CPU_BATCH_SIZE,
+from fiqa_cli.choices import CPU_BATCH_SIZE
+from fiqa_cli.commands.options import (
     batch_size_option,
     detector_model_option,
     detector_option,
     faces_option,
     model_option,
 )
-from fiqa_cli.score_cli import quality_model_path
+from fiqa_cli.commands.score import quality_model_path
+from fiqa_cli.runtime.inputs import expand_inputs
 
 RAY_EXTRA_HINT = "pip install 'fiqa[ray]'"
 
@@ -74,7 +74,7 @@ def ray_score(
     try:
         import ray
 
-        from fiqa_cli import ray_scoring
+        from fiqa_cli.cluster import ray_scoring
     except ImportError as error:
         raise click.ClickException(
             f"fiqa ray-score needs Ray Data ({error}): {RAY_EXTRA_HINT}"
@@ -118,9 +118,9 @@ def _check_output_folder(out: str) -> None:
 def _checked_model_and_detector(model, detector, detector_model):
     """Built here first so that a bad file fails at once with its reason, not in every actor,
     and `auto` is resolved once for all nodes."""
-    from fiqa_cli.detect import DetectorError, create_optional_detector
-    from fiqa_cli.providers import CPU
-    from fiqa_cli.quality_model import ModelError, QualityModel
+    from fiqa_cli.runtime.detect import DetectorError, create_optional_detector
+    from fiqa_cli.runtime.providers import CPU
+    from fiqa_cli.runtime.quality_model import ModelError, QualityModel
 
     try:
         quality_model = QualityModel(quality_model_path(model), [CPU])

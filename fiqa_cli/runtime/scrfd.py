@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from insightface import model_zoo
 
-from fiqa_cli.providers import Providers
+from fiqa_cli.runtime.providers import Providers
 
 DETECTION_INPUT_SIZE = (640, 640)
 SCORE_THRESHOLD = 0.5

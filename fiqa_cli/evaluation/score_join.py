@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fiqa_cli.evaluation_set import EvaluationSet
-from fiqa_cli.rows import OK, ScoreFileError, read_rows
+from fiqa_cli.evaluation.samples import EvaluationSet
+from fiqa_cli.runtime.boxes import iou
+from fiqa_cli.runtime.rows import OK, ScoreFileError, read_rows
 
 # A score row belongs to the evaluated face only if their boxes overlap at least this much;
 # detectors differ in box conventions, so this is lenient.
@@ -33,7 +34,7 @@ class ScoredFace:
 def read_scored_faces(path: Path) -> dict[str, list[ScoredFace]]:
     """The `ok` rows of a `fiqa score` CSV or JSONL file by resolved image path, face 0 first.
 
-    Raises fiqa_cli.rows.ScoreFileError for a file `fiqa score` did not write."""
+    Raises fiqa_cli.runtime.rows.ScoreFileError for a file `fiqa score` did not write."""
     faces: dict[str, list[ScoredFace]] = {}
     for row in read_rows(path):
         if row["status"] != OK:
@@ -77,13 +78,6 @@ def _matching_quality(faces: list[ScoredFace], bbox: np.ndarray | None) -> float
     boxed = [face for face in faces if face.bbox is not None]
     if bbox is None or not boxed:  # crops on one side: one face per image
         return faces[0].quality
-    overlaps = [_iou(face.bbox, bbox) for face in boxed]
+    overlaps = [iou(face.bbox, bbox) for face in boxed]
     best = int(np.argmax(overlaps))
     return boxed[best].quality if overlaps[best] >= _MIN_BOX_IOU else -math.inf
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    width, height = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0.0, None)
-    intersection = width * height
-    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - intersection
-    return float(intersection / union) if union > 0 else 0.0

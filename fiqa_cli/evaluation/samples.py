@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fiqa_cli.image_files import identity_images
-from fiqa_cli.options import LARGEST_FACE
+from fiqa_cli.choices import LARGEST_FACE
+from fiqa_cli.runtime.image_files import identity_images
 
 if TYPE_CHECKING:
-    from fiqa_cli.detect import Detector
-    from fiqa_cli.edc import Comparisons
-    from fiqa_cli.lfw_pairs import LfwPair
+    from fiqa_cli.evaluation.edc import Comparisons
+    from fiqa_cli.evaluation.lfw_pairs import LfwPair
+    from fiqa_cli.runtime.detect import Detector
 
 _PROGRESS_EVERY = 200
 
@@ -88,14 +88,14 @@ def prepare_faces(
     faces: str = LARGEST_FACE,
 ) -> tuple[EvaluationSet, np.ndarray]:
     """Read, detect and align every sample; the face that `faces` (largest or central, see
-    `fiqa_cli.face_choice`) picks among those detected is the sample's face.
+    `fiqa_cli.runtime.face_choice`) picks among those detected is the sample's face.
 
     With no detector the images are taken to be aligned crops already. Returns the usable
     samples and, for every given sample, its index among them (-1 when left out).
     """
-    from fiqa_cli.align import align_face
-    from fiqa_cli.decode import DecodeError, read_image
-    from fiqa_cli.face_choice import chosen_face_index
+    from fiqa_cli.runtime.align import align_face
+    from fiqa_cli.runtime.decode import DecodeError, read_image
+    from fiqa_cli.runtime.face_choice import chosen_face_index
 
     positions = np.full(len(samples), -1, dtype=np.int64)
     crops, chosen, skipped = [], [], []
@@ -142,7 +142,7 @@ def compare(
     report: Callable[[str], None],
 ) -> Comparisons:
     """The listed pairs whose images both have a crop, else all pairs of the evaluated crops."""
-    from fiqa_cli.edc import all_pairs_comparisons, pair_comparisons
+    from fiqa_cli.evaluation.edc import all_pairs_comparisons, pair_comparisons
 
     if listed_pairs is None:
         labels = np.array([sample.identity for sample in evaluation_set.samples])

@@ -13,11 +13,8 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.inputs import STDIN, InputItem, expand_inputs, in_shard, parse_shard
-from fiqa_cli.options import (
-    CPU_BATCH_SIZE,
-    CUDA_BATCH_SIZE,
-    TENSORRT_DEVICE,
+from fiqa_cli.choices import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, TENSORRT_DEVICE
+from fiqa_cli.commands.options import (
     batch_size_option,
     detector_model_option,
     detector_option,
@@ -26,7 +23,8 @@ from fiqa_cli.options import (
     model_option,
 )
 from fiqa_cli.paths import cache_dir, default_model_path
-from fiqa_cli.providers import (
+from fiqa_cli.runtime.inputs import STDIN, InputItem, expand_inputs, in_shard, parse_shard
+from fiqa_cli.runtime.providers import (
     CUDA,
     DeviceError,
     fallback_notice,
@@ -36,7 +34,15 @@ from fiqa_cli.providers import (
     usable_cpus,
     without_tensorrt,
 )
-from fiqa_cli.rows import FORMATS, OK, Row, RowWriter, ScoreFileError, format_for, prepare_resume
+from fiqa_cli.runtime.rows import (
+    FORMATS,
+    OK,
+    Row,
+    RowWriter,
+    ScoreFileError,
+    format_for,
+    prepare_resume,
+)
 
 EXIT_FAIL_UNDER = 3
 
@@ -224,9 +230,9 @@ def _build_scorer(
     notice,
 ):
     # Imported here so that `fiqa score --help` and usage errors do not load insightface.
-    from fiqa_cli.detect import DetectorError, create_optional_detector
-    from fiqa_cli.pipeline import Scorer
-    from fiqa_cli.quality_model import ModelError, QualityModel
+    from fiqa_cli.runtime.detect import DetectorError, create_optional_detector
+    from fiqa_cli.runtime.pipeline import Scorer
+    from fiqa_cli.runtime.quality_model import ModelError, QualityModel
 
     if device == TENSORRT_DEVICE:
         # TensorRT's shape profile is fixed when the session starts, so the batch size is too.

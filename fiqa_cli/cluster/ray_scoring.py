@@ -19,13 +19,13 @@ import pyarrow as pa
 import ray
 from ray.util.client import ray as ray_client
 
-from fiqa_cli.detect import Detector, create_optional_detector
-from fiqa_cli.inputs import InputItem
-from fiqa_cli.options import NO_DETECTOR
-from fiqa_cli.pipeline import Scorer
-from fiqa_cli.providers import CPU, shared_cpu_options
-from fiqa_cli.quality_model import QualityModel
-from fiqa_cli.rows import COLUMNS, NUMBER_COLUMNS
+from fiqa_cli.choices import NO_DETECTOR
+from fiqa_cli.runtime.detect import Detector, create_optional_detector
+from fiqa_cli.runtime.inputs import InputItem
+from fiqa_cli.runtime.pipeline import Scorer
+from fiqa_cli.runtime.providers import CPU, shared_cpu_options
+from fiqa_cli.runtime.quality_model import QualityModel
+from fiqa_cli.runtime.rows import COLUMNS, NUMBER_COLUMNS
 
 OUTPUT_FORMATS = ("csv", "parquet")
 

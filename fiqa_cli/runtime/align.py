@@ -9,6 +9,7 @@ import numpy as np
 from insightface.utils import face_align
 
 from fiqa_cli.model_contract import INPUT_SIZE
+from fiqa_cli.runtime.boxes import transform_points
 
 # Warping straight from a much larger face aliases (bilinear sampling skips pixels), so a
 # face more than this many times the crop size is first shrunk with area averaging.
@@ -38,7 +39,7 @@ def _prescale_region(
     averaging); returns it with the landmarks in its coordinates."""
     corners = np.array([[0, 0], [INPUT_SIZE, 0], [0, INPUT_SIZE], [INPUT_SIZE, INPUT_SIZE]])
     from_crop = cv2.invertAffineTransform(to_crop)
-    source = corners @ from_crop[:, :2].T + from_crop[:, 2]
+    source = transform_points(from_crop, corners)
     x1, y1 = np.maximum(np.floor(source.min(axis=0)).astype(int) - 1, 0)
     x2, y2 = np.minimum(
         np.ceil(source.max(axis=0)).astype(int) + 2, [image.shape[1], image.shape[0]]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fiqa_cli.baselines import BASELINE_NAMES
-from fiqa_cli.evaluation_results import MethodResult
+from fiqa_cli.evaluation.baselines import BASELINE_NAMES
+from fiqa_cli.evaluation.results import MethodResult
 
 
 def plot_edc(

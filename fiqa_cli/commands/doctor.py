@@ -11,9 +11,10 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.options import TENSORRT_DEVICE, device_option, model_option
+from fiqa_cli.choices import TENSORRT_DEVICE
+from fiqa_cli.commands.options import device_option, model_option
 from fiqa_cli.paths import default_model_path, insightface_model_root
-from fiqa_cli.providers import CPU, CUDA, CUDA_FIX, TENSORRT, TENSORRT_FIX
+from fiqa_cli.runtime.providers import CPU, CUDA, CUDA_FIX, TENSORRT, TENSORRT_FIX
 
 # Distribution names; torch is reported without being imported (importing it takes seconds).
 PACKAGES = (
@@ -81,8 +82,8 @@ def _available_providers(problems: list[str]) -> list[str]:
 
 
 def _report_models(model: Path | None, problems: list[str]) -> Path | None:
-    from fiqa_cli.detect import find_scrfd_model
-    from fiqa_cli.mtcnn import find_weights_dir
+    from fiqa_cli.runtime.detect import find_scrfd_model
+    from fiqa_cli.runtime.mtcnn import find_weights_dir
 
     click.echo("models:")
     _report_quality_model(model, problems)
@@ -98,7 +99,7 @@ def _report_models(model: Path | None, problems: list[str]) -> Path | None:
 
 def _report_quality_model(model: Path | None, problems: list[str]) -> None:
     from fiqa_cli.model_contract import META_ARCHITECTURE
-    from fiqa_cli.quality_model import ModelError, QualityModel
+    from fiqa_cli.runtime.quality_model import ModelError, QualityModel
 
     label = "quality model" if model else "default quality model"
     path = model or default_model_path()

@@ -1,0 +1,1 @@
+"""Scoring spread over a Ray cluster (optional extra `ray`)."""

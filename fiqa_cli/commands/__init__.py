@@ -1,0 +1,1 @@
+"""The click commands: thin layers that parse options and call the runtime."""

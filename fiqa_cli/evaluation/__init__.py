@@ -1,0 +1,1 @@
+"""Measuring quality scores against recognition errors: EDC, pAUC, baselines, plots."""

@@ -48,15 +48,15 @@ def seeded_backbone(arch: str, seed: int = 0):
 def largest_face_crops(photos: list[Path], detector) -> list[tuple[Path, np.ndarray]]:
     """(photo, aligned crop of its largest face) for each photo in which `detector` (a
     fiqa_cli.runtime.detect.Detector) finds a face."""
-    from fiqa_cli.runtime.align import align_face
+    from fiqa_cli.choices import LARGEST_FACE
     from fiqa_cli.runtime.decode import read_image
+    from fiqa_cli.runtime.faces import aligned_face
 
     crops = []
     for photo in photos:
-        image = read_image(photo)
-        faces = detector.detect(image)
-        if faces:
-            crops.append((photo, align_face(image, faces[0].landmarks)))
+        found = aligned_face(read_image(photo), detector, LARGEST_FACE)
+        if not isinstance(found, str):
+            crops.append((photo, found.crop))
     return crops
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from fiqa_cli import model_contract
+from fiqa_cli.errors import FiqaError
 from fiqa_cli.export.backbones import BACKBONES, create_backbone
 from fiqa_cli.export.backbones.iresnet import BLOCKS_PER_STAGE
 
@@ -33,7 +34,7 @@ _LISTED_KEYS = 5  # how many offending keys an error message names
 _RELEASED_CODE_CONFIG = {"cr_formula": model_contract.CR_FORMULA_RELEASED}
 
 
-class CheckpointError(Exception):
+class CheckpointError(FiqaError):
     """The file is not a checkpoint this tool can load; the message says why."""
 
 

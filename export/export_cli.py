@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from fiqa_cli.commands.options import FiqaCommand
 from fiqa_cli.export import ARCHITECTURES, DEFAULT_OPSET
 
 # The TorchScript exporter's range; below 13 some operators export with deprecated forms.
@@ -13,7 +14,7 @@ MIN_OPSET = 13
 MAX_OPSET = 20
 
 
-@click.command("export")
+@click.command("export", cls=FiqaCommand)
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--out",
@@ -70,22 +71,18 @@ def export_command(
     figures go to stderr and the model's path to stdout.
     """
     # Imported here: torch loads only when an export really runs, not for `fiqa --help`.
-    from fiqa_cli.export.checkpoint import CheckpointError
-    from fiqa_cli.export.onnx_export import ExportError, export_checkpoint
+    from fiqa_cli.export.onnx_export import export_checkpoint
 
-    try:
-        result = export_checkpoint(
-            checkpoint,
-            out_path,
-            arch=arch,
-            trust=trust_checkpoint,
-            fp16=fp16,
-            parity=not no_parity,
-            parity_images=parity_images,
-            opset=opset,
-        )
-    except (CheckpointError, ExportError) as error:
-        raise click.ClickException(str(error)) from None
+    result = export_checkpoint(
+        checkpoint,
+        out_path,
+        arch=arch,
+        trust=trust_checkpoint,
+        fp16=fp16,
+        parity=not no_parity,
+        parity_images=parity_images,
+        opset=opset,
+    )
     click.echo(f"exported {result.architecture} ({result.precision})", err=True)
     if result.parity is not None:
         click.echo(result.parity.summary(), err=True)

@@ -20,9 +20,14 @@ import cv2
 import numpy as np
 
 from fiqa_cli.choices import LARGEST_FACE
+from fiqa_cli.errors import FiqaError
 from fiqa_cli.model_contract import INPUT_SIZE
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.image_files import identity_images
+
+
+class DatasetError(FiqaError, ValueError):
+    """A training image folder holds nothing to train on; the message says why."""
 
 
 class AlignedCropCache:
@@ -71,18 +76,16 @@ class AlignedCropCache:
         if image.shape[:2] == (INPUT_SIZE, INPUT_SIZE):
             return image_path
         # Imported here: alignment pulls in insightface, which aligned-crop datasets never need.
-        from fiqa_cli.runtime.align import align_face
-        from fiqa_cli.runtime.face_choice import chosen_face_index
+        from fiqa_cli.runtime.faces import aligned_face
 
-        faces = self._detector_instance().detect(image)
+        found = aligned_face(image, self._detector_instance(), self.face_choice)
         folder.mkdir(parents=True, exist_ok=True)
-        if not faces:
+        if isinstance(found, str):  # no face, or one cut off by the border: nothing to train on
             no_face_file.touch()
             return None
         # Written under a temporary name so that a killed run never leaves half a PNG behind.
         partial = folder / f"{key}.partial.png"
-        face = faces[chosen_face_index(faces, image.shape[:2], self.face_choice)]
-        cv2.imwrite(str(partial), align_face(image, face.landmarks))
+        partial.write_bytes(cv2.imencode(".png", found.crop)[1].tobytes())
         partial.replace(crop_file)
         return crop_file
 
@@ -124,7 +127,7 @@ class FaceImageFolder:
         self.transform = transform
         images = dict(identity_images(self.root))
         if not images:
-            raise ValueError(
+            raise DatasetError(
                 f"{self.root} holds no identity folders (expected ROOT/IDENTITY/*.jpg)"
             )
         crops = aligned_crops([image for found in images.values() for image in found], cache)
@@ -138,7 +141,7 @@ class FaceImageFolder:
             self.identities.append(identity)
             self.samples.extend((crop, label) for crop in identity_crops)
         if not self.samples:
-            raise ValueError(
+            raise DatasetError(
                 f"no identity in {self.root} has {min_images_per_id} or more images with a face"
             )
         self.num_classes = len(self.identities)
@@ -160,7 +163,10 @@ class FaceImageFolder:
 
 
 def read_crop_rgb(crop: Path) -> np.ndarray:
-    bgr = cv2.imread(str(crop), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise OSError(f"cannot read the aligned crop {crop}")
+    """An aligned crop as RGB, decoded as `fiqa score` decodes its inputs (EXIF rotation,
+    alpha, 16-bit and grey handled alike)."""
+    try:
+        bgr = read_image(crop)
+    except DecodeError as error:
+        raise OSError(f"cannot read the aligned crop {crop}: {error}") from None
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

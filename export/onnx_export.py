@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from fiqa_cli import __version__, model_contract
+from fiqa_cli.errors import FiqaError
 from fiqa_cli.export import DEFAULT_OPSET
 from fiqa_cli.export.checkpoint import load_backbone
 from fiqa_cli.runtime.decode import DecodeError, read_image
@@ -136,7 +137,7 @@ def model_metadata(
     }
 
 
-class ExportError(Exception):
+class ExportError(FiqaError):
     """The export could not produce a model that reproduces the checkpoint; says why."""
 
 

@@ -30,6 +30,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fiqa_cli.errors import FiqaError
+
 RECORD_MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", RECORD_MAGIC)
 _RECORD_HEADER = struct.Struct("<II")
@@ -38,7 +40,7 @@ _LENGTH_MASK = (1 << 29) - 1
 _WHOLE, _FIRST, _MIDDLE, _LAST = 0, 1, 2, 3
 
 
-class RecordIOError(ValueError):
+class RecordIOError(FiqaError):
     """A pack that cannot be read as RecordIO; the message names the file and the record."""
 
 

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from fiqa_cli import model_contract
 from fiqa_cli.choices import LARGEST_FACE
+from fiqa_cli.errors import FiqaError
 from fiqa_cli.evaluation.lfw_pairs import read_lfw_pairs
 from fiqa_cli.export.backbones import create_backbone
 from fiqa_cli.export.image_folder import (
@@ -47,6 +48,10 @@ LOG_NAME = "log.jsonl"
 REFERENCE_BATCH = 512
 # The released CASIA-WebFace schedule divides the lr by 10 at epochs 20, 28 and 32 of 34.
 RELEASED_MILESTONES = (20 / 34, 28 / 34, 32 / 34)
+
+
+class TrainingError(FiqaError, ValueError):
+    """A training run cannot start or resume as configured; the message says why."""
 
 
 @dataclasses.dataclass
@@ -193,7 +198,7 @@ class PairVerification:
         crops = aligned_crops(sorted({image for a, b, _ in pairs for image in (a, b)}), crop_cache)
         kept = [(a, b, same) for a, b, same in pairs if a in crops and b in crops]
         if not kept:
-            raise ValueError(f"no pair of {pairs_path} has faces in both images")
+            raise TrainingError(f"no pair of {pairs_path} has faces in both images")
         position = {image: i for i, image in enumerate(crops)}
         self.images = torch.from_numpy(np.stack([read_crop_rgb(crop) for crop in crops.values()]))
         self.pairs = torch.tensor([(position[a], position[b]) for a, b, _ in kept])
@@ -315,7 +320,7 @@ def train(config: TrainConfig) -> nn.Module:
     sampler = DistributedSampler(dataset, world_size, rank, shuffle=True, seed=config.seed)
     steps_per_epoch = len(sampler) // config.batch_size
     if steps_per_epoch == 0:
-        raise ValueError(
+        raise TrainingError(
             f"{len(dataset)} images are fewer than one batch of {config.batch_size} per process"
         )
     total_steps = steps_per_epoch * config.epochs
@@ -360,12 +365,12 @@ def train(config: TrainConfig) -> nn.Module:
     step = 0
     if config.resume:
         if not checkpoint_path.is_file():
-            raise FileNotFoundError(f"cannot resume: no checkpoint at {checkpoint_path}")
+            raise TrainingError(f"cannot resume: no checkpoint at {checkpoint_path}")
         checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
         saved = checkpoint["config"]
         for key in RESUME_MUST_MATCH:
             if saved[key] != config_record[key]:
-                raise ValueError(
+                raise TrainingError(
                     f"cannot resume {checkpoint_path}: {key} was {saved[key]!r}, "
                     f"now {config_record[key]!r}"
                 )

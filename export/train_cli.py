@@ -11,7 +11,12 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.commands.options import detector_model_option, detector_option, faces_option
+from fiqa_cli.commands.options import (
+    FiqaCommand,
+    detector_model_option,
+    detector_option,
+    faces_option,
+)
 from fiqa_cli.export import ARCHITECTURES
 from fiqa_cli.model_contract import CR_FORMULA_PAPER, CR_FORMULA_RELEASED
 
@@ -33,7 +38,7 @@ def _fractions(ctx: click.Context, param: click.Parameter, value: str | None):
 existing_path = click.Path(exists=True, path_type=Path)
 
 
-@click.command("train")
+@click.command("train", cls=FiqaCommand)
 @click.option(
     "--data",
     required=True,

@@ -8,7 +8,8 @@ DEVICES = ("auto", "cpu", "cuda")
 # Only where a run's input shapes are known ahead (`fiqa score`): TensorRT builds an engine
 # per shape profile.
 TENSORRT_DEVICE = "tensorrt"
-DETECTORS = ("auto", "scrfd", "mtcnn")
+AUTO_DETECTOR = "auto"
+DETECTORS = (AUTO_DETECTOR, "scrfd", "mtcnn")
 NO_DETECTOR = "none"  # the inputs are aligned crops already
 LARGEST_FACE = "largest"
 CENTRAL_FACE = "central"
@@ -22,3 +23,20 @@ CUDA_BATCH_SIZE = 64
 MODEL_ENVVAR = "FIQA_MODEL"
 DEVICE_ENVVAR = "FIQA_DEVICE"
 DETECTOR_ENVVAR = "FIQA_DETECTOR"
+
+# onnxruntime's execution providers behind the devices, and how to get the GPU ones: named
+# here so that `fiqa doctor` can say them even when onnxruntime does not import.
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+TENSORRT_FIX = (
+    "install onnxruntime-gpu and TensorRT (pip install tensorrt, or NVIDIA's packages) with "
+    "its libnvinfer libraries on the loader's path"
+)
+# Installing insightface next to onnxruntime-gpu leaves CPU onnxruntime's files on top.
+CUDA_FIX = "pip install --force-reinstall --no-deps onnxruntime-gpu"
+
+# `fiqa evaluate`'s default FR input normalisation, (RGB pixel - mean) / std: that of
+# `mobilefacenet_eval.onnx` (insightface's ArcFace models use std 127.5).
+FR_MEAN = 127.5
+FR_STD = 128.0

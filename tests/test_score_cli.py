@@ -262,7 +262,7 @@ def test_fatal_errors_exit_1_with_a_reason(
 ) -> None:
     photo = next(faces_dir.glob("*.jpg"))
     missing_default = tmp_path / "not_installed.onnx"
-    monkeypatch.setattr("fiqa_cli.commands.score.default_model_path", lambda: missing_default)
+    monkeypatch.setattr("fiqa_cli.runtime.build.default_model_path", lambda: missing_default)
     result = run_score(photo)
     assert result.exit_code == 1 and "--model" in result.stderr
     assert str(missing_default) in result.stderr

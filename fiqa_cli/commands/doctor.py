@@ -11,10 +11,9 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.choices import TENSORRT_DEVICE
-from fiqa_cli.commands.options import device_option, model_option
+from fiqa_cli.choices import CPU, CUDA, CUDA_FIX, TENSORRT, TENSORRT_DEVICE, TENSORRT_FIX
+from fiqa_cli.commands.options import FiqaCommand, device_option, model_option
 from fiqa_cli.paths import default_model_path, insightface_model_root
-from fiqa_cli.runtime.providers import CPU, CUDA, CUDA_FIX, TENSORRT, TENSORRT_FIX
 
 # Distribution names; torch is reported without being imported (importing it takes seconds).
 PACKAGES = (
@@ -41,7 +40,7 @@ def installed_versions() -> dict[str, str | None]:
     return versions
 
 
-@click.command()
+@click.command(cls=FiqaCommand)
 @model_option("Quality model to check (default: the embedded model).")
 @device_option(
     "Check that this device is usable (cuda, tensorrt: a session on it must really start).",
@@ -156,7 +155,7 @@ def _check_tensorrt(providers: list[str], probe_model: Path | None, problems: li
 def _session_gets(probe_dir: Path, chain: list[str]) -> bool:
     """Whether a session asked for `chain` gets its first provider: onnxruntime can list a
     provider yet fall back to the next when its libraries fail to load."""
-    import onnxruntime as ort
+    from fiqa_cli.runtime.providers import open_session
 
-    session = ort.InferenceSession(str(probe_dir / "pnet.onnx"), providers=chain)
+    session = open_session(probe_dir / "pnet.onnx", chain)
     return chain[0] in session.get_providers()

@@ -21,40 +21,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
+from fiqa_cli.choices import FR_MEAN, FR_STD
 from fiqa_cli.commands.options import (
+    FiqaCommand,
     detector_model_option,
     detector_option,
     device_option,
     faces_option,
 )
-from fiqa_cli.evaluation.baselines import BASELINE_NAMES, baseline_qualities
-from fiqa_cli.evaluation.edc import Comparisons
-from fiqa_cli.evaluation.lfw_pairs import PairsFileError, read_lfw_pairs
-from fiqa_cli.evaluation.plot import plot_edc
-from fiqa_cli.evaluation.recognition import DEFAULT_MEAN, DEFAULT_STD, FaceRecognizer
-from fiqa_cli.evaluation.results import edc_results, format_table, result_table, write_results
-from fiqa_cli.evaluation.samples import (
-    EvaluationError,
-    EvaluationSet,
-    Sample,
-    compare,
-    identity_samples,
-    pair_samples,
-    prepare_faces,
-)
-from fiqa_cli.evaluation.score_join import ScoredFace, joined_qualities, read_scored_faces
-from fiqa_cli.runtime.providers import DeviceError, select_providers
-from fiqa_cli.runtime.rows import ScoreFileError
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from fiqa_cli.evaluation.edc import Comparisons
+    from fiqa_cli.evaluation.recognition import FaceRecognizer
+    from fiqa_cli.evaluation.samples import EvaluationSet, Sample
+    from fiqa_cli.evaluation.score_join import ScoredFace
     from fiqa_cli.runtime.detect import Detector
 
 DEFAULT_FMRS = (1e-3, 1e-4)
 
 
-@click.command()
+@click.command(cls=FiqaCommand)
 @click.argument("root", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option(
     "--scores",
@@ -78,11 +67,11 @@ DEFAULT_FMRS = (1e-3, 1e-4)
 @click.option(
     "--fr-mean",
     type=float,
-    default=DEFAULT_MEAN,
+    default=FR_MEAN,
     show_default=True,
     help="FR input normalisation: (RGB pixel - mean) / std.",
 )
-@click.option("--fr-std", type=float, default=DEFAULT_STD, show_default=True)
+@click.option("--fr-std", type=float, default=FR_STD, show_default=True)
 @click.option(
     "--pairs",
     "pairs_file",
@@ -175,20 +164,23 @@ def evaluate(
     mated similarity). The table reports FNMR at 0% discard, the pAUC up to --max-discard and
     the AUC over the whole discard range.
     """
+    # Imported here so that `fiqa evaluate --help` loads neither onnxruntime nor OpenCV.
+    from fiqa_cli.evaluation.baselines import baseline_qualities
+    from fiqa_cli.evaluation.plot import plot_edc
+    from fiqa_cli.evaluation.results import edc_results, format_table, result_table, write_results
+    from fiqa_cli.evaluation.samples import compare, prepare_faces
+    from fiqa_cli.evaluation.score_join import read_scored_faces
+
     fmrs = tuple(sorted(set(fmrs or DEFAULT_FMRS), reverse=True))
     method_names = _method_names(score_files, names)
     face_detector, recognizer = _instruments(
         device, detector, detector_model, fr_model, fr_mean, fr_std
     )
-    try:
-        samples, listed_pairs = _samples(root, pairs_file, min_images, limit_ids, max_images_per_id)
-        evaluation_set, positions = prepare_faces(samples, face_detector, _progress, faces)
-        scored_faces = {
-            name: read_scored_faces(path)
-            for name, path in zip(method_names, score_files, strict=True)
-        }
-    except (PairsFileError, EvaluationError, ScoreFileError) as error:
-        raise click.ClickException(str(error)) from None
+    samples, listed_pairs = _samples(root, pairs_file, min_images, limit_ids, max_images_per_id)
+    evaluation_set, positions = prepare_faces(samples, face_detector, _progress, faces)
+    scored_faces = {
+        name: read_scored_faces(path) for name, path in zip(method_names, score_files, strict=True)
+    }
 
     _progress(f"embedding {len(evaluation_set.samples)} crops with {fr_model.name}")
     embeddings = recognizer.embed(evaluation_set.crops)
@@ -209,6 +201,8 @@ def evaluate(
 
 
 def _method_names(score_files: Sequence[Path], names: Sequence[str]) -> list[str]:
+    from fiqa_cli.evaluation.baselines import BASELINE_NAMES
+
     if len(names) > len(score_files):
         raise click.UsageError("more --name than --scores")
     method_names = list(names) + [path.stem for path in score_files[len(names) :]]
@@ -232,14 +226,13 @@ def _instruments(
     fr_mean: float,
     fr_std: float,
 ) -> tuple[Detector | None, FaceRecognizer]:
-    from fiqa_cli.runtime.detect import DetectorError, create_optional_detector
+    from fiqa_cli.evaluation.recognition import FaceRecognizer
+    from fiqa_cli.runtime.build import build_detector
+    from fiqa_cli.runtime.providers import select_providers
 
-    try:
-        providers = select_providers(device)
-        face_detector = create_optional_detector(detector, detector_model, providers)
-        recognizer = FaceRecognizer(fr_model, mean=fr_mean, std=fr_std, providers=providers)
-    except (DeviceError, DetectorError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    providers = select_providers(device)
+    face_detector = build_detector(detector, detector_model, providers)
+    recognizer = FaceRecognizer(fr_model, mean=fr_mean, std=fr_std, providers=providers)
     return face_detector, recognizer
 
 
@@ -251,6 +244,9 @@ def _samples(
     max_images: int | None,
 ) -> tuple[list[Sample], np.ndarray | None]:
     """The samples, and the listed pairs (None: all pairs of the samples)."""
+    from fiqa_cli.evaluation.lfw_pairs import read_lfw_pairs
+    from fiqa_cli.evaluation.samples import identity_samples, pair_samples
+
     if pairs_file is None:
         samples = identity_samples(root, min_images, limit_ids, max_images)
         listed_pairs = None
@@ -278,6 +274,10 @@ def _check_comparisons(comparisons: Comparisons, fmrs: Sequence[float]) -> None:
 def _joined_qualities(
     method: str, scored: dict[str, list[ScoredFace]], evaluation_set: EvaluationSet
 ) -> np.ndarray:
+    import numpy as np
+
+    from fiqa_cli.evaluation.score_join import joined_qualities
+
     qualities = joined_qualities(scored, evaluation_set)
     missing = int(np.isneginf(qualities).sum())
     if missing:

@@ -26,6 +26,19 @@ from fiqa_cli.choices import (
     NO_DETECTOR,
     TENSORRT_DEVICE,
 )
+from fiqa_cli.errors import FiqaError
+
+
+class FiqaCommand(click.Command):
+    """A command whose expected failures (`FiqaError`) end as one `Error: ...` line and exit
+    1, in this one place, instead of a catch list in each command."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except FiqaError as error:
+            raise click.ClickException(str(error)) from None
+
 
 _DETECTOR_HELP = "auto: SCRFD if a local model exists, else MTCNN; none: inputs are aligned crops."
 

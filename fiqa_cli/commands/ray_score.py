@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from fiqa_cli.choices import CPU_BATCH_SIZE
 from fiqa_cli.commands.options import (
+    FiqaCommand,
     batch_size_option,
     detector_model_option,
     detector_option,
     faces_option,
     model_option,
 )
-from fiqa_cli.commands.score import quality_model_path
 from fiqa_cli.runtime.inputs import expand_inputs
+
+if TYPE_CHECKING:
+    from fiqa_cli.runtime.build import Scoring
 
 RAY_EXTRA_HINT = "pip install 'fiqa[ray]'"
 
 
-@click.command()
+@click.command(cls=FiqaCommand)
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "--out",
@@ -81,12 +84,9 @@ def ray_score(
         ) from None
 
     _check_output_folder(out)
-    quality_model, face_detector = _checked_model_and_detector(model, detector, detector_model)
+    scoring = _checked_scoring(model, detector, detector_model, batch_size)
     recipe = ray_scoring.scorer_recipe(
-        quality_model,
-        face_detector,
-        faces=faces,
-        batch_size=batch_size or CPU_BATCH_SIZE,  # actors run on CPUs
+        scoring.model, scoring.detector, faces=faces, batch_size=scoring.batch_size
     )
     items = list(expand_inputs(inputs, sys.stdin))
     if not items:
@@ -115,21 +115,21 @@ def _check_output_folder(out: str) -> None:
         raise click.UsageError(f"--out {out} must be a new or empty folder")
 
 
-def _checked_model_and_detector(model, detector, detector_model):
+def _checked_scoring(
+    model: Path | None, detector: str, detector_model: Path | None, batch_size: int | None
+) -> Scoring:
     """Built here first so that a bad file fails at once with its reason, not in every actor,
-    and `auto` is resolved once for all nodes."""
-    from fiqa_cli.runtime.detect import DetectorError, create_optional_detector
-    from fiqa_cli.runtime.providers import CPU
-    from fiqa_cli.runtime.quality_model import ModelError, QualityModel
+    and `auto` is resolved once for all nodes (actors run on CPUs)."""
+    from fiqa_cli.runtime.build import build_scoring
 
-    try:
-        quality_model = QualityModel(quality_model_path(model), [CPU])
-        face_detector = create_optional_detector(detector, detector_model, [CPU])
-    except (ModelError, DetectorError) as error:
-        raise click.ClickException(str(error)) from None
-    if face_detector is not None and detector == "auto":
-        _notice(f"detector: {face_detector.name} ({face_detector.source})")
-    return quality_model, face_detector
+    return build_scoring(
+        model=model,
+        detector=detector,
+        detector_model=detector_model,
+        device="cpu",
+        batch_size=batch_size,
+        notice=_notice,
+    )
 
 
 def _notice(message: str) -> None:

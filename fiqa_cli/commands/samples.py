@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from fiqa_cli.commands.options import FiqaCommand
+
 
 def sample_photos() -> list[Path]:
     """Photos bundled in insightface's wheel (found without importing insightface)."""
@@ -19,7 +21,7 @@ def sample_photos() -> list[Path]:
     ]
 
 
-@click.command()
+@click.command(cls=FiqaCommand)
 def samples() -> None:
     """Print paths of sample photos, one per line (pipe them into `fiqa score -`)."""
     photos = sample_photos()

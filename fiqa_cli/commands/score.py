@@ -13,8 +13,9 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.choices import CPU_BATCH_SIZE, CUDA_BATCH_SIZE, TENSORRT_DEVICE
+from fiqa_cli.choices import TENSORRT_DEVICE
 from fiqa_cli.commands.options import (
+    FiqaCommand,
     batch_size_option,
     detector_model_option,
     detector_option,
@@ -22,18 +23,7 @@ from fiqa_cli.commands.options import (
     faces_option,
     model_option,
 )
-from fiqa_cli.paths import cache_dir, default_model_path
 from fiqa_cli.runtime.inputs import STDIN, InputItem, expand_inputs, in_shard, parse_shard
-from fiqa_cli.runtime.providers import (
-    CUDA,
-    DeviceError,
-    fallback_notice,
-    select_providers,
-    shared_cpu_options,
-    tensorrt_defaults,
-    usable_cpus,
-    without_tensorrt,
-)
 from fiqa_cli.runtime.rows import (
     FORMATS,
     OK,
@@ -59,7 +49,7 @@ def _provider_options_option(provider: str, help: str):
     )
 
 
-@click.command()
+@click.command(cls=FiqaCommand)
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--out", default="-", show_default=True, help="Output file; '-' is stdout.")
 @click.option(
@@ -146,18 +136,36 @@ def score(
         if not quiet:
             click.echo(f"fiqa: {message}", err=True)
 
-    scorer = _build_scorer(
+    # Imported here so that `fiqa score --help` and usage errors do not load onnxruntime.
+    from fiqa_cli.runtime.build import build_scoring
+    from fiqa_cli.runtime.pipeline import Scorer
+    from fiqa_cli.runtime.providers import usable_cpus
+
+    workers = workers or usable_cpus()
+    scoring = build_scoring(
         model=model,
         detector=detector,
         detector_model=detector_model,
-        faces=faces,
-        batch_size=batch_size,
-        workers=workers or usable_cpus(),
         device=device,
+        batch_size=batch_size,
+        workers=workers,
         cuda_options=cuda_options,
         tensorrt_options=tensorrt_options,
-        save_crops=save_crops,
         notice=notice,
+    )
+    if save_crops is not None:
+        try:
+            save_crops.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise click.ClickException(f"cannot create {save_crops}: {error.strerror}") from None
+    scorer = Scorer(
+        scoring.model,
+        scoring.detector,
+        faces=faces,
+        batch_size=scoring.batch_size,
+        workers=workers,
+        crops_dir=save_crops,
+        warn=lambda message: notice(f"warning: {message}"),
     )
     answered = _answered_before(Path(out), fmt) if resume else {}
     answer_each = STDIN in inputs
@@ -215,88 +223,6 @@ def _shard(value: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(str(error)) from None
 
 
-def _build_scorer(
-    *,
-    model,
-    detector,
-    detector_model,
-    faces,
-    batch_size,
-    workers,
-    device,
-    cuda_options,
-    tensorrt_options,
-    save_crops,
-    notice,
-):
-    # Imported here so that `fiqa score --help` and usage errors do not load insightface.
-    from fiqa_cli.runtime.detect import DetectorError, create_optional_detector
-    from fiqa_cli.runtime.pipeline import Scorer
-    from fiqa_cli.runtime.quality_model import ModelError, QualityModel
-
-    if device == TENSORRT_DEVICE:
-        # TensorRT's shape profile is fixed when the session starts, so the batch size is too.
-        batch_size = batch_size or CUDA_BATCH_SIZE
-        tensorrt_options = {
-            **tensorrt_defaults(batch_size, cache_dir() / "tensorrt"),
-            **tensorrt_options,
-        }
-    try:
-        providers = select_providers(device, cuda_options, tensorrt_options)
-        # Decode/detect workers run beside inference: no session may spin on idle cores.
-        shared = workers > 1
-        quality_model = QualityModel(
-            quality_model_path(model), providers, shared_cpu_options() if shared else None
-        )
-        cpu_notice = fallback_notice(device, quality_model.active_providers)
-        # Each worker's detector call gets one core: MTCNN's many small operators and SCRFD's
-        # pre/post-processing use a core each far better than one call spread over all
-        # cores. Inference gets every core for its batches.
-        face_detector = create_optional_detector(
-            detector,
-            detector_model,
-            without_tensorrt(providers),
-            shared_cpu_options(threads=1) if shared else None,
-        )
-    except (DeviceError, ModelError, DetectorError) as error:
-        raise click.ClickException(str(error)) from None
-    if cpu_notice:
-        notice(cpu_notice)
-    if face_detector is not None and detector == "auto":
-        notice(f"detector: {face_detector.name} ({face_detector.source})")
-    if save_crops is not None:
-        try:
-            save_crops.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise click.ClickException(f"cannot create {save_crops}: {error.strerror}") from None
-    if batch_size is None:
-        on_cuda = CUDA in quality_model.active_providers
-        batch_size = CUDA_BATCH_SIZE if on_cuda else CPU_BATCH_SIZE
-    return Scorer(
-        quality_model,
-        face_detector,
-        faces=faces,
-        batch_size=batch_size,
-        workers=workers,
-        crops_dir=save_crops,
-        warn=lambda message: notice(f"warning: {message}"),
-    )
-
-
-def quality_model_path(model: Path | None) -> Path:
-    """`--model` as given, else the embedded default model (a ClickException when missing)."""
-    if model is not None:
-        return model
-    path = default_model_path()
-    if not path.is_file():
-        raise click.ClickException(
-            f"the default quality model is missing ({path}): reinstall fiqa (its package "
-            "ships models/fiqa_default.onnx), or pass --model PATH / set FIQA_MODEL to an "
-            "ONNX model written by `fiqa export`"
-        )
-    return path
-
-
 def _answered_before(out: Path, fmt: str) -> dict[str, float | None]:
     try:
         return prepare_resume(out, fmt)
@@ -325,11 +251,12 @@ def _open_output(out: str, append: bool):
 
 
 def _progress(items: Iterable[InputItem], hidden: bool):
-    """A progress bar over the inputs, on stderr and only when stderr is a terminal."""
+    """A progress bar over the inputs, on stderr and only when stderr is a terminal. It counts
+    inputs as they are read, never listing them first: rows stream and memory stays flat
+    with a terminal too."""
     if hidden or not sys.stderr.isatty():
         return nullcontext(items)
-    listed = list(items)
-    return click.progressbar(listed, label="scoring", file=sys.stderr)
+    return click.progressbar(items, label="scoring", file=sys.stderr)
 
 
 def _best_quality(rows: list[Row]) -> float | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+from fiqa_cli.errors import FiqaError
+
 
 class LfwPair(NamedTuple):
     first: Path
@@ -12,7 +14,7 @@ class LfwPair(NamedTuple):
     same_person: bool
 
 
-class PairsFileError(ValueError):
+class PairsFileError(FiqaError):
     """A line of the pairs file is neither `NAME i j` nor `NAME1 i NAME2 j`."""
 
 

@@ -3,8 +3,9 @@
 The model is only a measuring instrument for `fiqa evaluate`: any network that maps an aligned
 face crop to an embedding works. What the graph declares (input name, spatial size, channel
 layout, fixed or dynamic batch) is read from it; what it does not declare (pixel
-normalisation) defaults to the convention of `mobilefacenet_eval.onnx` and insightface's
-ArcFace models, RGB (pixel - 127.5) / 128, and can be overridden.
+normalisation) defaults to the convention of `mobilefacenet_eval.onnx`, RGB (pixel - 127.5) / 128,
+and can be overridden: insightface's ArcFace models (`ArcFaceONNX`) divide by 127.5 instead
+(`--fr-std 127.5`), or take raw pixels when their graph normalises itself.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
+from fiqa_cli.choices import FR_MEAN, FR_STD
+from fiqa_cli.errors import ModelFileError
 from fiqa_cli.model_contract import INPUT_SIZE
-from fiqa_cli.runtime.providers import CPU, Providers
+from fiqa_cli.runtime.providers import CPU, Providers, open_session
 
-DEFAULT_MEAN = 127.5
-DEFAULT_STD = 128.0
 # A dynamic batch axis is fed this many crops per run; enough to amortise the call overhead.
 _DYNAMIC_BATCH = 32
+_EXPECTED = "expected a face-recognition model: one image input, an embedding output"
 
 
 class FaceRecognizer:
@@ -31,14 +32,17 @@ class FaceRecognizer:
         self,
         model_path: Path,
         *,
-        mean: float = DEFAULT_MEAN,
-        std: float = DEFAULT_STD,
+        mean: float = FR_MEAN,
+        std: float = FR_STD,
         providers: Providers | None = None,
     ) -> None:
-        self.session = ort.InferenceSession(str(model_path), providers=providers or [CPU])
+        self.session = open_session(model_path, providers or [CPU], expected=_EXPECTED)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
-        self.channels_first, self.input_size = _layout_and_size(model_input.shape)
+        try:
+            self.channels_first, self.input_size = _layout_and_size(model_input.shape)
+        except ValueError as error:
+            raise ModelFileError(f"{model_path}: {error}; {_EXPECTED}") from None
         batch = model_input.shape[0]
         self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
         self.mean = mean

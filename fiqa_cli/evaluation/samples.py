@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fiqa_cli.choices import LARGEST_FACE
+from fiqa_cli.errors import FiqaError
 from fiqa_cli.runtime.image_files import identity_images
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 _PROGRESS_EVERY = 200
 
 
-class EvaluationError(Exception):
+class EvaluationError(FiqaError):
     """No evaluation is possible on these samples; the message says why."""
 
 
@@ -93,9 +94,8 @@ def prepare_faces(
     With no detector the images are taken to be aligned crops already. Returns the usable
     samples and, for every given sample, its index among them (-1 when left out).
     """
-    from fiqa_cli.runtime.align import align_face
     from fiqa_cli.runtime.decode import DecodeError, read_image
-    from fiqa_cli.runtime.face_choice import chosen_face_index
+    from fiqa_cli.runtime.faces import aligned_face
 
     positions = np.full(len(samples), -1, dtype=np.int64)
     crops, chosen, skipped = [], [], []
@@ -110,13 +110,12 @@ def prepare_faces(
         if detector is None:
             crops.append(image)
         else:
-            detected = detector.detect(image)
-            if not detected:
-                skipped.append(f"{sample.path}: no face detected")
+            found = aligned_face(image, detector, faces)
+            if isinstance(found, str):
+                skipped.append(f"{sample.path}: {found}")
                 continue
-            face = detected[chosen_face_index(detected, image.shape[:2], faces)]
-            crops.append(align_face(image, face.landmarks))
-            chosen.append(face)
+            crops.append(found.crop)
+            chosen.append(found.face)
         positions[position] = len(crops) - 1
     for reason in skipped:
         report(f"left out {reason}")

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fiqa_cli.errors import FiqaError
+
 # JPEG cannot carry alpha, but it can carry EXIF orientation and CMYK, which IMREAD_COLOR
 # handles; other formats are read unchanged so that alpha and 16-bit depth are ours to convert.
 _JPEG_MAGIC = b"\xff\xd8"
@@ -17,7 +19,7 @@ _JPEG_END_OF_IMAGE = b"\xff\xd9"
 _ALPHA_BACKGROUND = 255.0
 
 
-class DecodeError(Exception):
+class DecodeError(FiqaError):
     """The file exists as an input but holds no decodable image; the message says why."""
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from fiqa_cli.choices import DETECTORS, NO_DETECTOR
+from fiqa_cli.errors import FiqaError
 from fiqa_cli.paths import insightface_model_root
 from fiqa_cli.runtime.boxes import box_areas
 from fiqa_cli.runtime.providers import CPU, Providers
@@ -28,7 +29,7 @@ DETECTION_MAX_SIDE = 1280
 _SCRFD_NAME_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
 
 
-class DetectorError(Exception):
+class DetectorError(FiqaError):
     """The requested detector cannot be created; the message says what is missing."""
 
 

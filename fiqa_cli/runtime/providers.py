@@ -9,24 +9,16 @@ from pathlib import Path
 import onnxruntime as ort
 
 from fiqa_cli import model_contract as contract
-from fiqa_cli.choices import DEVICES, TENSORRT_DEVICE
+from fiqa_cli.choices import CPU, CUDA, CUDA_FIX, DEVICES, TENSORRT, TENSORRT_DEVICE, TENSORRT_FIX
+from fiqa_cli.errors import FiqaError, ModelFileError
 
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
-TENSORRT = "TensorrtExecutionProvider"
-TENSORRT_FIX = (
-    "install onnxruntime-gpu and TensorRT (pip install tensorrt, or NVIDIA's packages) with "
-    "its libnvinfer libraries on the loader's path"
-)
-# Installing insightface next to onnxruntime-gpu leaves CPU onnxruntime's files on top.
-CUDA_FIX = "pip install --force-reinstall --no-deps onnxruntime-gpu"
 CPU_FALLBACK_NOTICE = "CUDA is not usable with this onnxruntime; running on CPU"
 
 # What onnxruntime takes as `providers`: names, or (name, options) pairs.
 Providers = list[str | tuple[str, dict[str, str]]]
 
 
-class DeviceError(Exception):
+class DeviceError(FiqaError):
     """The requested device cannot be used; the message carries the fix."""
 
 
@@ -118,6 +110,31 @@ def fallback_notice(device: str, active_providers: list[str]) -> str | None:
             )
         )
     return CPU_FALLBACK_NOTICE
+
+
+def open_session(
+    path: Path,
+    providers: Providers,
+    options: ort.SessionOptions | None = None,
+    *,
+    expected: str = "",
+    error: type[ModelFileError] = ModelFileError,
+) -> ort.InferenceSession:
+    """An onnxruntime session of the model file `path`, for every model fiqa runs.
+
+    A missing file, or one onnxruntime cannot load (it raises its own exception types,
+    InvalidProtobuf among them), is an `error` naming the file and, when given, what was
+    `expected` of it."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: model file not found")
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as failure:
+        text = str(failure).strip()
+        first_line = text.splitlines()[0] if text else type(failure).__name__
+        hint = f"; {expected}" if expected else ""
+        raise error(f"{path}: not a loadable ONNX model ({first_line}){hint}") from None
 
 
 def usable_cpus() -> int:

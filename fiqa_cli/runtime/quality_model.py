@@ -15,8 +15,9 @@ import numpy as np
 import onnxruntime as ort
 
 from fiqa_cli import model_contract as contract
+from fiqa_cli.errors import ModelFileError
 from fiqa_cli.runtime.model_input import crops_to_input
-from fiqa_cli.runtime.providers import CUDA, Providers
+from fiqa_cli.runtime.providers import CUDA, Providers, open_session
 
 _EXPECTED = (
     f"expected an ONNX quality model written by `fiqa export`: input '{contract.INPUT_NAME}' "
@@ -25,7 +26,7 @@ _EXPECTED = (
 )
 
 
-class ModelError(Exception):
+class ModelError(ModelFileError):
     """The model file is missing, not ONNX, or does not follow the model contract."""
 
 
@@ -34,15 +35,9 @@ class QualityModel:
 
     def __init__(self, path: Path, providers: Providers, options: ort.SessionOptions | None = None):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: model file not found")
-        try:
-            self._session = ort.InferenceSession(str(self.path), options, providers=providers)
-        except Exception as error:  # onnxruntime raises its own types for bad graphs
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise ModelError(
-                f"{self.path}: not a loadable ONNX model ({first_line}); {_EXPECTED}"
-            ) from None
+        self._session = open_session(
+            self.path, providers, options, expected=_EXPECTED, error=ModelError
+        )
         self._check_graph()
         # On a GPU, batches go through device buffers bound once per batch size.
         self._device_runner = None

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from fiqa_cli.errors import FiqaError
+
 COLUMNS = ("path", "face", "quality", "status", "det_score", "x1", "y1", "x2", "y2", "message")
 FORMATS = ("csv", "jsonl")
 OK, NO_FACE, UNREADABLE, ERROR = "ok", "no_face", "unreadable", "error"
@@ -95,7 +97,7 @@ def _csv_text(records: list[dict[str, object]]) -> str:
     return buffer.getvalue()
 
 
-class ScoreFileError(Exception):
+class ScoreFileError(FiqaError):
     """The file is not one that `fiqa score` writes; the message says where."""
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from insightface import model_zoo
 
+from fiqa_cli.errors import ModelFileError
 from fiqa_cli.runtime.providers import Providers
 
 DETECTION_INPUT_SIZE = (640, 640)
@@ -24,7 +25,7 @@ _PAD_FACTOR = 2.0
 _PAD_VALUE = (127, 127, 127)
 
 
-class ScrfdModelError(Exception):
+class ScrfdModelError(ModelFileError):
     """The file is not an SCRFD detector with five keypoints."""
 
 

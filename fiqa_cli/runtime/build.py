@@ -1,0 +1,108 @@
+"""Typed builders of what the commands run: the quality model, the detector and their batch
+size, from the choices a command was given. Each command calls these instead of wiring
+providers, sessions and threads itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fiqa_cli.choices import AUTO_DETECTOR, CPU_BATCH_SIZE, CUDA_BATCH_SIZE, TENSORRT_DEVICE
+from fiqa_cli.errors import ModelFileError
+from fiqa_cli.paths import cache_dir, default_model_path
+from fiqa_cli.runtime.detect import Detector, create_optional_detector
+from fiqa_cli.runtime.providers import (
+    CPU,
+    CUDA,
+    Providers,
+    fallback_notice,
+    select_providers,
+    shared_cpu_options,
+    tensorrt_defaults,
+    without_tensorrt,
+)
+from fiqa_cli.runtime.quality_model import QualityModel
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """A quality model and a detector (None: the inputs are aligned crops), ready to run."""
+
+    model: QualityModel
+    detector: Detector | None
+    batch_size: int
+
+
+def quality_model_path(model: Path | None) -> Path:
+    """`--model` as given, else the embedded default model (an error naming the fix when the
+    installation lacks it)."""
+    if model is not None:
+        return model
+    path = default_model_path()
+    if not path.is_file():
+        raise ModelFileError(
+            f"the default quality model is missing ({path}): reinstall fiqa (its package "
+            "ships models/fiqa_default.onnx), or pass --model PATH / set FIQA_MODEL to an "
+            "ONNX model written by `fiqa export`"
+        )
+    return path
+
+
+def build_scoring(
+    *,
+    model: Path | None,
+    detector: str,
+    detector_model: Path | None,
+    device: str,
+    batch_size: int | None = None,
+    workers: int = 1,
+    cuda_options: dict[str, str] | None = None,
+    tensorrt_options: dict[str, str] | None = None,
+    notice: Callable[[str], None] = lambda message: None,
+) -> Scoring:
+    """The model and detector for `device` (auto|cpu|cuda|tensorrt), threaded for `workers`
+    decode/detect threads beside inference; `notice` hears a CPU fallback and what `auto`
+    chose. Unset `batch_size` means CPU_BATCH_SIZE or CUDA_BATCH_SIZE by where the model runs."""
+    tensorrt_options = dict(tensorrt_options or {})
+    if device == TENSORRT_DEVICE:
+        # TensorRT's shape profile is fixed when the session starts, so the batch size is too.
+        batch_size = batch_size or CUDA_BATCH_SIZE
+        tensorrt_options = {
+            **tensorrt_defaults(batch_size, cache_dir() / "tensorrt"),
+            **tensorrt_options,
+        }
+    providers = select_providers(device, cuda_options, tensorrt_options)
+    # Decode/detect workers run beside inference: no session may spin on idle cores.
+    shared = workers > 1
+    quality_model = QualityModel(
+        quality_model_path(model), providers, shared_cpu_options() if shared else None
+    )
+    cpu_notice = fallback_notice(device, quality_model.active_providers)
+    # Each worker's detector call gets one core: MTCNN's many small operators and SCRFD's
+    # pre/post-processing use a core each far better than one call spread over all cores.
+    # Inference gets every core for its batches.
+    face_detector = build_detector(
+        detector, detector_model, without_tensorrt(providers), threads=1 if shared else None
+    )
+    if cpu_notice:
+        notice(cpu_notice)
+    if face_detector is not None and detector == AUTO_DETECTOR:
+        notice(f"detector: {face_detector.name} ({face_detector.source})")
+    if batch_size is None:
+        on_cuda = CUDA in quality_model.active_providers
+        batch_size = CUDA_BATCH_SIZE if on_cuda else CPU_BATCH_SIZE
+    return Scoring(quality_model, face_detector, batch_size)
+
+
+def build_detector(
+    detector: str,
+    detector_model: Path | None = None,
+    providers: Providers | None = None,
+    *,
+    threads: int | None = None,
+) -> Detector | None:
+    """The detector `detector` (auto|scrfd|mtcnn|none; None for none), its sessions capped at
+    `threads` non-spinning intra-op threads when given (several run side by side)."""
+    options = shared_cpu_options(threads=threads) if threads is not None else None
+    return create_optional_detector(detector, detector_model, providers or [CPU], options)

@@ -7,6 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from conftest import REPO_ROOT
 
 
@@ -62,14 +63,39 @@ def test_scoring_never_imports_torch(random_onnx_model: Path, tmp_path: Path) ->
     subprocess.run([sys.executable, "-c", program], check=True)
 
 
-def test_help_lists_every_command_without_torch() -> None:
+HEAVY_MODULES = ("onnxruntime", "torch", "cv2", "numpy", "insightface", "ray", "matplotlib", "onnx")
+
+
+def _modules_loaded_by(arguments: list[str]) -> list[str]:
     program = (
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from fiqa_cli.cli import main\n"
-        "out = CliRunner().invoke(main, ['--help']).output\n"
-        "for name in ('score', 'export', 'train', 'evaluate', 'doctor', 'samples'):\n"
-        "    assert name in out, name\n"
-        "assert 'torch' not in sys.modules, 'fiqa --help imported torch'\n"
+        f"result = CliRunner().invoke(main, {arguments!r})\n"
+        "assert result.exit_code == 0, result.output\n"
+        f"print(' '.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
     )
-    subprocess.run([sys.executable, "-c", program], check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", program], check=True, capture_output=True, text=True
+    )
+    return done.stdout.split()
+
+
+def test_help_lists_every_command_and_loads_nothing_heavy() -> None:
+    from fiqa_cli.cli import COMMANDS
+
+    assert _modules_loaded_by(["--help"]) == []
+    program = "from click.testing import CliRunner\nfrom fiqa_cli.cli import main\n"
+    program += "print(CliRunner().invoke(main, ['--help']).output)"
+    listing = subprocess.run(
+        [sys.executable, "-c", program], check=True, capture_output=True, text=True
+    )
+    for name in COMMANDS:
+        assert name in listing.stdout, name
+
+
+@pytest.mark.parametrize("command", sorted(__import__("fiqa_cli.cli").cli.COMMANDS))
+def test_command_help_loads_no_model_runtime(command: str) -> None:
+    """`fiqa CMD --help` (and usage errors) must be instant: no onnxruntime, torch, OpenCV or
+    numpy, whatever the command runs."""
+    assert _modules_loaded_by([command, "--help"]) == []

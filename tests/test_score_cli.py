@@ -236,7 +236,15 @@ def test_scrfd_path_and_save_crops(
     assert len(rows) == 8 and all(row["status"] == "ok" for row in rows)
     saved = sorted(crops.glob("*.png"))
     assert len(saved) == 8
-    assert all(cv2.imread(str(path)).shape == (112, 112, 3) for path in saved)
+    # The saved crops are what the model saw: scored again as aligned crops, each gives its
+    # row's quality (crop names carry the input's stem).
+    rescored = parse_csv(
+        run_score("--model", random_onnx_model, "--detector", "none", crops).stdout
+    )
+    by_stem = {Path(row["path"]).stem: row["quality"] for row in rows}
+    for row in rescored:
+        stem = Path(row["path"]).stem.rsplit("_", 2)[0]
+        assert row["quality"] == pytest.approx(by_stem[stem], abs=1e-5)
 
 
 def test_fail_under_gates_the_exit_code(random_onnx_model: Path, faces_dir: Path) -> None:
@@ -440,3 +448,50 @@ def test_shards_cover_every_input_once(random_onnx_model: Path, tmp_path: Path) 
     rows = sorted((row for shard in shards for row in shard), key=lambda row: row["path"])
     assert rows == list(csv.DictReader(io.StringIO(everything.output)))
     assert run_score(*common, "--shard", "4/3").exit_code == 2
+
+
+def test_progress_bar_on_a_terminal_streams_rows(random_onnx_model: Path, tmp_path: Path) -> None:
+    """With stderr on a terminal (a pseudo-terminal here) the progress bar is drawn, and each
+    input's row is written before the next input is read: the bar never lists the inputs."""
+    import pty
+
+    crops = []
+    for index in range(3):
+        crops.append(tmp_path / f"crop{index}.png")
+        cv2.imwrite(str(crops[-1]), np.full((112, 112, 3), 60 * index, np.uint8))
+    out = str(tmp_path / "out.csv")
+    arguments = ["score", *map(str, crops), "--model", str(random_onnx_model), "--detector", "none",
+                 "--batch-size", "1", "--workers", "1", "--out", out]  # fmt: skip
+    program = """
+import sys
+import fiqa_cli.commands.score as score
+from fiqa_cli.cli import main
+log = []
+def inputs(arguments, stdin):
+    for item in real_expand(arguments, stdin):
+        log.append("read " + item.path[-5])
+        yield item
+real_expand, score.expand_inputs = score.expand_inputs, inputs
+real_write = score.RowWriter.write_input
+def write(self, rows):
+    log.append("write " + rows[0].path[-5])
+    real_write(self, rows)
+score.RowWriter.write_input = write
+try:
+    main(ARGUMENTS)
+except SystemExit:
+    pass
+print(" ".join(log))
+""".replace("ARGUMENTS", repr(arguments))
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        [sys.executable, "-c", program], stderr=follower, stdout=subprocess.PIPE, text=True
+    )
+    os.close(follower)
+    terminal = os.read(leader, 65536).decode(errors="replace")
+    os.close(leader)
+    assert done.returncode == 0
+    assert "scoring" in terminal, terminal
+    assert done.stdout.split("\n")[0].split(" ") == [
+        "read", "0", "write", "0", "read", "1", "write", "1", "read", "2", "write", "2",
+    ]  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from fiqa_cli.commands.options import detector_model_option, detector_option, faces_option
-from fiqa_cli.export import ARCHITECTURES
+from fiqa_cli.export import ARCHITECTURES, CR_TEACHERS
 from fiqa_cli.model_contract import CR_FORMULA_PAPER, CR_FORMULA_RELEASED
 
 
@@ -37,8 +37,10 @@ existing_path = click.Path(exists=True, path_type=Path)
 @click.option(
     "--data",
     required=True,
+    multiple=True,
     type=existing_path,
-    help="RecordIO folder (train.rec, train.idx[, property]) or ROOT/IDENTITY/*.jpg.",
+    help="RecordIO folder (train.rec, train.idx[, property]) or ROOT/IDENTITY/*.jpg. Repeat for "
+    "several image folders: identities of different roots stay apart, even with the same name.",
 )
 @click.option(
     "--out",
@@ -89,6 +91,21 @@ existing_path = click.Path(exists=True, path_type=Path)
     help="Fraction of samples given a random blur/downscale/JPEG/noise/darkening/occlusion.",
 )
 @click.option(
+    "--cr-teacher",
+    type=click.Choice(CR_TEACHERS),
+    help="Take each sample's certainty-ratio target from this recogniser (the `teacher` extra) "
+    "instead of the backbone being trained; a departure from the paper, see README. The "
+    "student keeps the ArcFace loss.",
+)
+@click.option(
+    "--teacher-variants",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="With --cr-teacher: degraded variants per photo that the teacher embeds (cached in "
+    "OUT/teacher-embeddings/); --augment-degradations picks among them.",
+)
+@click.option(
     "--classify-degraded/--no-classify-degraded",
     default=True,
     show_default=True,
@@ -137,6 +154,13 @@ def train_command(lr_milestones: tuple[float, ...] | None, **options) -> None:
     """
     if (options["val_pairs"] is None) != (options["val_root"] is None):
         raise click.UsageError("--val-pairs and --val-root go together")
+    if options["cr_teacher"]:
+        from fiqa_cli.export.teacher import TeacherUnavailable, check_teacher_installed
+
+        try:
+            check_teacher_installed()
+        except TeacherUnavailable as error:
+            raise click.ClickException(str(error)) from None
     from fiqa_cli.export.train import RELEASED_MILESTONES, TrainConfig, train
 
     train(TrainConfig(lr_milestones=lr_milestones or RELEASED_MILESTONES, **options))

@@ -82,19 +82,22 @@ class DlibTeacher:
         self._dlib = dlib
         self._shape_predictor = dlib.shape_predictor(str(shape_file))
         self._descriptor = dlib.face_recognition_model_v1(str(descriptor_file))
-        self._box = dlib.rectangle(*CROP_FACE_BOX)
 
     def embed(self, crops_rgb: Sequence[np.ndarray]) -> np.ndarray:
-        """N x 128 float32 descriptors of N uint8 RGB crops."""
-        chips = [
-            self._dlib.get_face_chip(
-                rgb, self._shape_predictor(rgb, self._box), size=CHIP_SIZE, padding=CHIP_PADDING
-            )
-            for rgb in (np.ascontiguousarray(crop) for crop in crops_rgb)
-        ]
+        """N x 128 float32 descriptors of N uint8 RGB ArcFace crops."""
+        return self.embed_faces(crops_rgb, [CROP_FACE_BOX] * len(crops_rgb))
+
+    def embed_faces(
+        self, images_rgb: Sequence[np.ndarray], boxes: Sequence[tuple[int, int, int, int]]
+    ) -> np.ndarray:
+        """N x 128 descriptors of the face in each box (left, top, right, bottom) of N images."""
+        chips = []
+        for rgb, box in zip(images_rgb, boxes, strict=True):
+            rgb = np.ascontiguousarray(rgb)
+            shape = self._shape_predictor(rgb, self._dlib.rectangle(*map(int, box)))
+            chips.append(self._dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
         descriptors = []
         for start in range(0, len(chips), BATCH_SIZE):
-            descriptors.extend(
-                self._descriptor.compute_face_descriptor(chips[start : start + BATCH_SIZE])
-            )
+            batch = chips[start : start + BATCH_SIZE]
+            descriptors.extend(self._descriptor.compute_face_descriptor(batch))
         return np.array([np.asarray(d) for d in descriptors], dtype=np.float32).reshape(-1, 128)

@@ -111,6 +111,8 @@ def teacher_certainty_ratios(
     variants, all in the space centred on the clean descriptors' mean (`centre`)."""
     labels = np.asarray(labels)
     counts = np.bincount(labels)
+    if not counts.all():
+        raise ValueError("labels must number the identities 0 to C-1 without gaps")
     if (counts[labels] < 2).any():
         raise ValueError(
             "a teacher's certainty ratio compares each photo with its identity's other photos: "
@@ -162,9 +164,8 @@ class TeacherTargetDataset:
         labels = np.array([label for _, label in self.samples])
         descriptors = cache.descriptors(crops, self.keys, variants)
         self.targets = teacher_certainty_ratios(descriptors, labels, cr_formula)
-        self.fingerprint = hashlib.sha256(
-            f"{base.fingerprint}\tteacher {cache.teacher_name}\t{variants}".encode()
-        ).hexdigest()
+        # The photos and labels are the base's; a resumed run checks the teacher settings apart.
+        self.fingerprint: str = base.fingerprint
         clean, degraded = self.targets[:, 0], self.targets[:, 1:]
         print(
             f"teacher CR targets: clean mean {clean.mean():.4f} std {clean.std():.4f}"

@@ -169,6 +169,14 @@ def test_training_regresses_the_quality_head_on_the_teacher_cr(
     assert record["mean_cr"] > 0.1
     config = torch.load(run_dir / "checkpoint.pt", weights_only=True)["config"]
     assert config["cr_teacher"] == "dlib" and config["teacher_variants"] == 1
+    # Resuming without the teacher would change the target mid-run.
+    with pytest.raises(ValueError, match="cr_teacher was 'dlib', now None"):
+        CliRunner().invoke(
+            train_command,
+            ["--data", str(crops.root), "--out", str(run_dir), "--arch", "mobilefacenet",
+             "--batch-size", "16", "--num-workers", "0", "--resume"],
+            catch_exceptions=False,
+        )  # fmt: skip
 
 
 def test_missing_extra_is_named(

@@ -8,6 +8,8 @@ prediction moves much less than the CR has not learnt what there was.
 
 Reads the data, crop cache, face choice and CR formula from the checkpoint's config, so the run
 folder must still hold its aligned-crops cache (or a link to it).
+For a run trained with --cr-teacher, CR is still that of the run's own ArcFace centres, not the
+teacher's target the head was trained on.
 
     python tools/certainty_ratio_check.py runs/default-v5/checkpoint.pt --samples 300
 """

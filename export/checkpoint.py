@@ -23,7 +23,8 @@ from fiqa_cli.export.backbones import BACKBONES, create_backbone
 from fiqa_cli.export.backbones.iresnet import BLOCKS_PER_STAGE
 
 FIQA_CHECKPOINT_FORMAT = "fiqa-checkpoint"
-SUPPORTED_FORMAT_VERSIONS = (1,)
+FORMAT_VERSION = 1  # what `fiqa train` writes
+SUPPORTED_FORMAT_VERSIONS = (FORMAT_VERSION,)
 DATA_PARALLEL_PREFIX = "module."
 # torch.save writes a zip archive; before torch 1.6 it wrote a pickle led by this magic number.
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -184,14 +185,7 @@ def _backbone_state_and_config(
 def _check_preprocessing(config: Mapping[str, object]) -> None:
     # The exported model promises the contract's preprocessing; a model trained on other
     # inputs would be scored wrongly.
-    expected = {
-        "input_size": model_contract.INPUT_SIZE,
-        "color_order": model_contract.COLOR_ORDER,
-        "mean": list(model_contract.MEAN),
-        "std": list(model_contract.STD),
-        "alignment": model_contract.ALIGNMENT_TEMPLATE,
-    }
-    for key, value in expected.items():
+    for key, value in model_contract.preprocessing().items():
         if key in config and list(_as_list(config[key])) != list(_as_list(value)):
             raise CheckpointError(
                 f"the checkpoint was trained with {key}={config[key]!r}, but exported models "

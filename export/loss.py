@@ -113,7 +113,8 @@ class CRFIQALoss(nn.Module):
     Holds the ArcFace head, so its centres are trained (and checkpointed) with this module.
     `classified`, a boolean mask, limits the cross-entropy to some samples while every sample
     still gets a CR target: samples the classifier never learns from keep the CR that its
-    centres give them.
+    centres give them. `cr_target`, when given, replaces the CR of the head's centres as the
+    quality head's target (a teacher's CR, see teacher_targets.py); the classifier is unchanged.
     """
 
     def __init__(
@@ -141,9 +142,13 @@ class CRFIQALoss(nn.Module):
         quality: torch.Tensor,
         labels: torch.Tensor,
         classified: torch.Tensor | None = None,
+        cr_target: torch.Tensor | None = None,
     ) -> LossParts:
         cosines = self.head(embeddings)
-        target = certainty_ratio(cosines, labels, self.cr_formula).ratio
+        if cr_target is None:
+            target = certainty_ratio(cosines, labels, self.cr_formula).ratio
+        else:
+            target = cr_target.float().view(-1, 1)
         logits = self.scale * additive_angular_margin(cosines, labels, self.margin)
         if classified is None:
             classification = F.cross_entropy(logits, labels)

@@ -6,8 +6,9 @@ Data parallel, N processes:    torchrun --nproc_per_node N -m fiqa_cli.export.tr
 Both take the options of fiqa_cli.export.train_cli. Under torchrun every process trains on its
 own shard of each epoch and DDP averages the gradients; rank 0 alone logs and writes checkpoints.
 
-DATA is either an insightface RecordIO pack (a folder with train.rec and train.idx) or an image
-folder ROOT/IDENTITY/*.jpg (see image_folder.py).
+DATA is either an insightface RecordIO pack (a folder with train.rec and train.idx) or one or
+more image folders ROOT/IDENTITY/*.jpg (see image_folder.py, multi_root.py). With a CR teacher
+(teacher_targets.py) the quality head's targets come from a second recogniser instead.
 """
 
 from __future__ import annotations
@@ -28,138 +29,61 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from fiqa_cli import model_contract
-from fiqa_cli.choices import LARGEST_FACE
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.evaluation.lfw_pairs import read_lfw_pairs
+from fiqa_cli.export.augment import TrainTransform, to_input_tensor
 from fiqa_cli.export.backbones import create_backbone
+from fiqa_cli.export.checkpoint import FIQA_CHECKPOINT_FORMAT, FORMAT_VERSION
+from fiqa_cli.export.config import REFERENCE_BATCH, TrainConfig
 from fiqa_cli.export.image_folder import (
     AlignedCropCache,
-    FaceImageFolder,
     aligned_crops,
     read_crop_rgb,
 )
 from fiqa_cli.export.loss import CRFIQALoss, LossParts
+from fiqa_cli.export.multi_root import image_folders
 from fiqa_cli.export.recordio import RecordIODataset
-from fiqa_cli.runtime import degrade
 
 CHECKPOINT_NAME = "checkpoint.pt"
+TEACHER_CACHE = "teacher-embeddings"
 LOG_NAME = "log.jsonl"
-# The released recipe: lr 0.1 for 4 GPUs x 128 images, scaled linearly with the total batch.
-REFERENCE_BATCH = 512
-# The released CASIA-WebFace schedule divides the lr by 10 at epochs 20, 28 and 32 of 34.
-RELEASED_MILESTONES = (20 / 34, 28 / 34, 32 / 34)
 
 
 class TrainingError(FiqaError, ValueError):
     """A training run cannot start or resume as configured; the message says why."""
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    data: Path
-    out: Path
-    arch: str = "iresnet50"
-    embedding_size: int = 512
-    epochs: int = 34
-    batch_size: int = 128  # per process
-    lr: float = 0.1  # at REFERENCE_BATCH images per step in total
-    lr_milestones: tuple[float, ...] = RELEASED_MILESTONES  # fractions of all training steps
-    warmup_epochs: float = 0.0
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    clip_grad_norm: float = 5.0  # on the backbone, as released
-    dropout: float = 0.4
-    margin: float = 0.5
-    scale: float = 64.0
-    quality_weight: float = 10.0
-    cr_formula: str = model_contract.CR_FORMULA_PAPER
-    augment_degradations: float = 0.0  # fraction of samples given one random degradation
-    classify_degraded: bool = True  # False: degraded samples train the quality head only
-    min_images_per_id: int = 1
-    detector: str = "auto"
-    detector_model: Path | None = None
-    faces: str = LARGEST_FACE  # which face of a raw photo is the labelled one
-    num_workers: int = 4
-    seed: int = 0
-    max_steps: int | None = None  # stop early; the schedule still spans all epochs
-    resume: bool = False
-    val_pairs: Path | None = None
-    val_root: Path | None = None
-    eval_every: int = 1000
-    log_every: int = 50
-    save_every: int = 1000
-
-
 # ----------------------------------------------------------------------------------------------
-# Input pipeline: uint8 RGB 112x112 crops -> normalised float tensors, with augmentation
+# Data
 
 
-def to_input_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 RGB -> 3xHxW float32 normalised as the model contract says ([-1, 1])."""
-    pixels = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0
-    mean = torch.tensor(model_contract.MEAN).view(3, 1, 1)
-    std = torch.tensor(model_contract.STD).view(3, 1, 1)
-    return (pixels - mean) / std
+def is_recordio(root: Path) -> bool:
+    return (root / "train.rec").is_file() and (root / "train.idx").is_file()
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingDegradation:
-    """One kind of fiqa_cli.runtime.degrade degradation, at a strength drawn between the one where
-    its physical parameter is `weakest` (a visible degradation) and the strongest."""
-
-    kind: str
-    weakest: float
-
-    def __call__(self, rgb: np.ndarray, draw: float) -> np.ndarray:
-        """Degrade at the strength that `draw`, uniform in [0, 1], picks from the range."""
-        lowest = degrade.degradation_strength(self.kind, self.weakest)
-        strength = lowest + (1.0 - lowest) * draw
-        # Noise comes from torch's generator too, which DataLoader seeds per worker.
-        rng = np.random.default_rng(int(torch.randint(2**31, ())))
-        return degrade.degrade(
-            rgb, self.kind, strength, color_order=model_contract.COLOR_ORDER, rng=rng
-        )
-
-
-DEGRADATIONS = (
-    TrainingDegradation("blur", weakest=0.5),  # Gaussian sigma, pixels
-    TrainingDegradation("downscale", weakest=1.5),  # shrink factor
-    TrainingDegradation("jpeg", weakest=90),  # JPEG quality
-    TrainingDegradation("noise", weakest=4.0),  # noise std, grey levels
-    TrainingDegradation("underexposure", weakest=0.75),  # exposure factor
-    TrainingDegradation("occlusion", weakest=0.1),  # covered fraction of the height, from the chin
-)
-
-
-class TrainTransform:
-    """Random horizontal flip; for a fraction of samples, one degradation of random strength.
-    Returns the input tensor and whether the sample was degraded.
-
-    Degraded samples show the quality head what poor captures look like: their lower certainty
-    ratio becomes its target. Randomness comes from torch, which DataLoader seeds per worker.
-    """
-
-    def __init__(self, degradation_fraction: float = 0.0) -> None:
-        self.degradation_fraction = degradation_fraction
-
-    def __call__(self, rgb: np.ndarray) -> tuple[torch.Tensor, bool]:
-        if torch.rand(()) < 0.5:
-            rgb = rgb[:, ::-1]
-        degraded = bool(torch.rand(()) < self.degradation_fraction)
-        if degraded:
-            degradation = DEGRADATIONS[int(torch.randint(len(DEGRADATIONS), ()))]
-            rgb = degradation(np.ascontiguousarray(rgb), float(torch.rand(())))
-        return to_input_tensor(rgb), degraded
-
-
-def load_dataset(
-    config: TrainConfig, crop_cache: AlignedCropCache
-) -> RecordIODataset | FaceImageFolder:
+def load_dataset(config: TrainConfig, crop_cache: AlignedCropCache):
+    """The training samples: ((input, degraded[, CR target]), label) items."""
     transform = TrainTransform(config.augment_degradations)
-    if (config.data / "train.rec").is_file() and (config.data / "train.idx").is_file():
-        return RecordIODataset(config.data, transform)
-    return FaceImageFolder(
+    if any(is_recordio(root) for root in config.data):
+        if len(config.data) > 1 or config.cr_teacher:
+            raise TrainingError(
+                "a RecordIO pack trains alone and without a CR teacher: "
+                "several --data roots and --cr-teacher need image folders"
+            )
+        return RecordIODataset(config.data[0], transform)
+    dataset = image_folders(
         config.data, crop_cache, min_images_per_id=config.min_images_per_id, transform=transform
+    )
+    if config.cr_teacher is None:
+        return dataset
+    from fiqa_cli.export.teacher_targets import TeacherEmbeddingCache, TeacherTargetDataset
+
+    return TeacherTargetDataset(
+        dataset,
+        TeacherEmbeddingCache(config.out / TEACHER_CACHE, config.cr_teacher),
+        variants=config.teacher_variants,
+        degradation_fraction=config.augment_degradations,
+        cr_formula=config.cr_formula,
     )
 
 
@@ -175,10 +99,14 @@ class BackboneWithLoss(nn.Module):
         self.loss = loss
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor, classified: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        classified: torch.Tensor | None = None,
+        cr_target: torch.Tensor | None = None,
     ) -> LossParts:
         embeddings, quality = self.backbone(images)
-        return self.loss(embeddings, quality, labels, classified)
+        return self.loss(embeddings, quality, labels, classified, cr_target)
 
 
 def lr_factor(step: int, *, warmup_steps: int, milestone_steps: list[int]) -> float:
@@ -242,20 +170,19 @@ def checkpoint_config(config: TrainConfig, dataset) -> dict:
     plain = {
         key: str(value)
         if isinstance(value, Path)
-        else list(value)
+        else [str(item) if isinstance(item, Path) else item for item in value]
         if isinstance(value, tuple)
         else value
         for key, value in dataclasses.asdict(config).items()
     }
-    return plain | {
-        "input_size": model_contract.INPUT_SIZE,
-        "color_order": model_contract.COLOR_ORDER,
-        "mean": list(model_contract.MEAN),
-        "std": list(model_contract.STD),
-        "alignment": model_contract.ALIGNMENT_TEMPLATE,
-        "dataset_fingerprint": dataset.fingerprint,
-        "num_classes": dataset.num_classes,
-    }
+    return (
+        plain
+        | model_contract.preprocessing()
+        | {
+            "dataset_fingerprint": dataset.fingerprint,
+            "num_classes": dataset.num_classes,
+        }
+    )
 
 
 # A resumed run must see the same model, data and total batch, or its schedule means nothing.
@@ -265,6 +192,8 @@ RESUME_MUST_MATCH = (
     "num_classes",
     "dataset_fingerprint",
     "cr_formula",
+    "cr_teacher",
+    "teacher_variants",
     "total_batch",
 )
 
@@ -368,6 +297,8 @@ def train(config: TrainConfig) -> nn.Module:
             raise TrainingError(f"cannot resume: no checkpoint at {checkpoint_path}")
         checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
         saved = checkpoint["config"]
+        # Checkpoints from before the CR teacher existed lack its keys: they trained without one.
+        saved = {"cr_teacher": None, "teacher_variants": TrainConfig.teacher_variants} | saved
         for key in RESUME_MUST_MATCH:
             if saved[key] != config_record[key]:
                 raise TrainingError(
@@ -390,8 +321,8 @@ def train(config: TrainConfig) -> nn.Module:
         save_checkpoint(
             checkpoint_path,
             {
-                "format": "fiqa-checkpoint",
-                "format_version": 1,
+                "format": FIQA_CHECKPOINT_FORMAT,
+                "format_version": FORMAT_VERSION,
                 "backbone": backbone.state_dict(),
                 "head": loss.head.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -441,12 +372,13 @@ def train(config: TrainConfig) -> nn.Module:
             # Augmentation draws differ between epochs and ranks but repeat between runs.
             generator=torch.Generator().manual_seed(config.seed + 1000 * epoch + rank),
         )
-        for (images, degraded), labels in loader:
+        for (images, degraded, *teacher_target), labels in loader:
             images = images.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
             classified = None if config.classify_degraded else ~degraded.to(device)
+            cr_target = teacher_target[0].to(device) if teacher_target else None
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                parts = ddp_model(images, labels, classified)
+                parts = ddp_model(images, labels, classified, cr_target)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(parts.total).backward()
             scaler.unscale_(optimizer)

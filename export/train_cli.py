@@ -17,7 +17,8 @@ from fiqa_cli.commands.options import (
     detector_option,
     faces_option,
 )
-from fiqa_cli.export import ARCHITECTURES
+from fiqa_cli.export import ARCHITECTURES, CR_TEACHERS
+from fiqa_cli.export.config import RELEASED_MILESTONES, TrainConfig, default
 from fiqa_cli.model_contract import CR_FORMULA_PAPER, CR_FORMULA_RELEASED
 
 
@@ -42,8 +43,10 @@ existing_path = click.Path(exists=True, path_type=Path)
 @click.option(
     "--data",
     required=True,
+    multiple=True,
     type=existing_path,
-    help="RecordIO folder (train.rec, train.idx[, property]) or ROOT/IDENTITY/*.jpg.",
+    help="RecordIO folder (train.rec, train.idx[, property]) or ROOT/IDENTITY/*.jpg. Repeat for "
+    "several image folders: identities of different roots stay apart, even with the same name.",
 )
 @click.option(
     "--out",
@@ -51,16 +54,22 @@ existing_path = click.Path(exists=True, path_type=Path)
     type=click.Path(path_type=Path),
     help="Run folder: checkpoint.pt, log.jsonl, aligned-crops/.",
 )
-@click.option("--arch", type=click.Choice(ARCHITECTURES), default="iresnet50", show_default=True)
-@click.option("--embedding-size", type=int, default=512, show_default=True)
-@click.option("--epochs", type=click.IntRange(1), default=34, show_default=True)
 @click.option(
-    "--batch-size", type=click.IntRange(1), default=128, show_default=True, help="Per process."
+    "--arch", type=click.Choice(ARCHITECTURES), default=default("arch"), show_default=True
+)
+@click.option("--embedding-size", type=int, default=default("embedding_size"), show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=default("epochs"), show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=default("batch_size"),
+    show_default=True,
+    help="Per process.",
 )
 @click.option(
     "--lr",
     type=float,
-    default=0.1,
+    default=default("lr"),
     show_default=True,
     help="Learning rate for 512 images per step in total; scaled linearly with the "
     "total batch (batch size x processes), as in the released code.",
@@ -71,31 +80,46 @@ existing_path = click.Path(exists=True, path_type=Path)
     help="Divide the lr by 10 at these fractions of all steps "
     "[default: 20/34,28/34,32/34 as released].",
 )
-@click.option("--warmup-epochs", type=float, default=0.0, show_default=True)
+@click.option("--warmup-epochs", type=float, default=default("warmup_epochs"), show_default=True)
 @click.option(
     "--cr-formula",
     type=click.Choice([CR_FORMULA_PAPER, CR_FORMULA_RELEASED]),
-    default=CR_FORMULA_PAPER,
+    default=default("cr_formula"),
     show_default=True,
     help="paper: CCS/(NNCCS+1+eps); released: CCS/(NNCCS+eps).",
 )
 @click.option(
     "--quality-weight",
     type=float,
-    default=10.0,
+    default=default("quality_weight"),
     show_default=True,
     help="Weight of the certainty-ratio regression loss.",
 )
 @click.option(
     "--augment-degradations",
     type=click.FloatRange(0, 1),
-    default=0.0,
+    default=default("augment_degradations"),
     show_default=True,
     help="Fraction of samples given a random blur/downscale/JPEG/noise/darkening/occlusion.",
 )
 @click.option(
+    "--cr-teacher",
+    type=click.Choice(CR_TEACHERS),
+    help="Take each sample's certainty-ratio target from this recogniser (the `teacher` extra) "
+    "instead of the backbone being trained; a departure from the paper, see README. The "
+    "student keeps the ArcFace loss.",
+)
+@click.option(
+    "--teacher-variants",
+    type=click.IntRange(0),
+    default=default("teacher_variants"),
+    show_default=True,
+    help="With --cr-teacher: degraded variants per photo that the teacher embeds (cached in "
+    "OUT/teacher-embeddings/); --augment-degradations picks among them.",
+)
+@click.option(
     "--classify-degraded/--no-classify-degraded",
-    default=True,
+    default=default("classify_degraded"),
     show_default=True,
     help="Train the classifier on degraded samples too. With --no-classify-degraded they give "
     "the quality head targets only: the backbone does not learn to see through them, so their "
@@ -104,7 +128,7 @@ existing_path = click.Path(exists=True, path_type=Path)
 @click.option(
     "--min-images-per-id",
     type=click.IntRange(1),
-    default=1,
+    default=default("min_images_per_id"),
     show_default=True,
     help="Drop image-folder identities with fewer images that hold a face.",
 )
@@ -113,8 +137,10 @@ existing_path = click.Path(exists=True, path_type=Path)
 )
 @detector_model_option(must_exist=True)
 @faces_option(allow_all=False)
-@click.option("--num-workers", type=click.IntRange(0), default=4, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--num-workers", type=click.IntRange(0), default=default("num_workers"), show_default=True
+)
+@click.option("--seed", type=int, default=default("seed"), show_default=True)
 @click.option(
     "--max-steps",
     type=click.IntRange(1),
@@ -131,9 +157,15 @@ existing_path = click.Path(exists=True, path_type=Path)
     type=existing_path,
     help="Image root of --val-pairs: ROOT/NAME/NAME_0001.jpg.",
 )
-@click.option("--eval-every", type=click.IntRange(1), default=1000, show_default=True)
-@click.option("--log-every", type=click.IntRange(1), default=50, show_default=True)
-@click.option("--save-every", type=click.IntRange(1), default=1000, show_default=True)
+@click.option(
+    "--eval-every", type=click.IntRange(1), default=default("eval_every"), show_default=True
+)
+@click.option(
+    "--log-every", type=click.IntRange(1), default=default("log_every"), show_default=True
+)
+@click.option(
+    "--save-every", type=click.IntRange(1), default=default("save_every"), show_default=True
+)
 def train_command(lr_milestones: tuple[float, ...] | None, **options) -> None:
     """Train a CR-FIQA model (backbone + quality head) and write OUT/checkpoint.pt.
 
@@ -142,6 +174,13 @@ def train_command(lr_milestones: tuple[float, ...] | None, **options) -> None:
     """
     if (options["val_pairs"] is None) != (options["val_root"] is None):
         raise click.UsageError("--val-pairs and --val-root go together")
-    from fiqa_cli.export.train import RELEASED_MILESTONES, TrainConfig, train
+    if options["cr_teacher"]:
+        from fiqa_cli.export.teacher import TeacherUnavailable, check_teacher_installed
+
+        try:
+            check_teacher_installed()
+        except TeacherUnavailable as error:
+            raise click.ClickException(str(error)) from None
+    from fiqa_cli.export.train import train
 
     train(TrainConfig(lr_milestones=lr_milestones or RELEASED_MILESTONES, **options))

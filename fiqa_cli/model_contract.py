@@ -35,5 +35,17 @@ META_VERSION = "fiqa.version"
 META_PRECISION = "fiqa.precision"
 META_DESCRIPTION = "fiqa.description"
 
+
+def preprocessing() -> dict[str, object]:
+    """What a training checkpoint records of its inputs, and what export checks it against."""
+    return {
+        "input_size": INPUT_SIZE,
+        "color_order": COLOR_ORDER,
+        "mean": list(MEAN),
+        "std": list(STD),
+        "alignment": ALIGNMENT_TEMPLATE,
+    }
+
+
 CR_FORMULA_PAPER = "paper"  # CCS / (NNCCS + 1 + eps)
 CR_FORMULA_RELEASED = "released"  # CCS / (NNCCS + eps), as in the released training code

@@ -17,36 +17,23 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
+from lfw_crops import largest_identities, write_centre_crops  # noqa: E402
 
 from fiqa_cli.export import ARCHITECTURES  # noqa: E402
+from fiqa_cli.export.augment import DEGRADATIONS, TrainTransform  # noqa: E402
 from fiqa_cli.export.backbones import BACKBONES, create_backbone  # noqa: E402
 from fiqa_cli.export.image_folder import AlignedCropCache, FaceImageFolder  # noqa: E402
-from fiqa_cli.export.train import (  # noqa: E402
-    DEGRADATIONS,
-    TrainTransform,
-    cross_validated_accuracy,
-    lr_factor,
-)
+from fiqa_cli.export.train import cross_validated_accuracy, lr_factor  # noqa: E402
 from fiqa_cli.export.train_cli import train_command  # noqa: E402
 
 IDENTITIES = 6
 IMAGES_PER_IDENTITY = 8
 
 
-def largest_identities(lfw_images: Path, count: int) -> list[Path]:
-    folders = sorted(lfw_images.iterdir(), key=lambda d: (-len(list(d.iterdir())), d.name))
-    return folders[:count]
-
-
 @pytest.fixture(scope="module")
 def crop_folder(lfw_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ROOT/NAME/NAME_000i.jpg: 112x112 centre crops of LFW photos (near-aligned, not detected)."""
     root = tmp_path_factory.mktemp("crops")
-    for person in largest_identities(lfw_images, IDENTITIES):
-        (root / person.name).mkdir()
-        for photo in sorted(person.glob("*.jpg"))[:IMAGES_PER_IDENTITY]:
-            crop = cv2.resize(cv2.imread(str(photo))[69:181, 69:181], (112, 112))
-            cv2.imwrite(str(root / person.name / photo.name), crop)
+    write_centre_crops(lfw_images, root, IDENTITIES, IMAGES_PER_IDENTITY)
     return root
 
 
@@ -261,3 +248,41 @@ def test_two_process_gloo_run_keeps_weights_identical(crop_folder: Path, tmp_pat
     torch.manual_seed(0)
     initial = dict(create_backbone("mobilefacenet").named_parameters())
     assert any(not torch.equal(initial[name], rank0[name]) for name in rank0)
+
+
+def test_identities_of_different_roots_never_merge(crop_folder: Path, tmp_path: Path) -> None:
+    """Two roots that both hold a folder of the same name: two identities, not one."""
+    from fiqa_cli.export.multi_root import MultiRootImageFolder, image_folders
+
+    first_name, second_name = sorted(d.name for d in crop_folder.iterdir())[:2]
+    other_root = tmp_path / "other"
+    # The other root's folder called `first_name` holds someone else's photos.
+    shutil.copytree(crop_folder / second_name, other_root / first_name)
+    cache = AlignedCropCache(tmp_path / "cache")
+    alone = FaceImageFolder(crop_folder, cache)
+    both = image_folders([crop_folder, other_root], cache)
+    assert isinstance(both, MultiRootImageFolder)
+    assert both.num_classes == IDENTITIES + 1 and len(both) == len(alone) + IMAGES_PER_IDENTITY
+    assert both.identities[-1] == str(other_root / first_name)
+    assert both.identities.count(str(crop_folder / first_name)) == 1
+    labels_by_root = {
+        root: {label for crop, label in both.samples if crop.parent.parent == root}
+        for root in (crop_folder, other_root)
+    }
+    assert labels_by_root[other_root] == {IDENTITIES}
+    assert labels_by_root[crop_folder] == set(range(IDENTITIES))
+    for item in (0, len(alone) - 1, len(alone), len(both) - 1):
+        rgb, label = both[item]
+        assert label == both.samples[item][1] and rgb.shape == (112, 112, 3)
+    # One root stays the dataset it was: runs trained before several roots existed resume.
+    assert image_folders([crop_folder], cache).fingerprint == alone.fingerprint
+    assert both.fingerprint != alone.fingerprint
+
+    run_dir = tmp_path / "run"
+    run_cli(
+        "--data", crop_folder, "--data", other_root, "--out", run_dir, "--arch", "mobilefacenet",
+        "--batch-size", 8, "--epochs", 1, "--max-steps", 2, "--num-workers", 0,
+    )  # fmt: skip
+    config = torch.load(run_dir / "checkpoint.pt", weights_only=True)["config"]
+    assert config["num_classes"] == IDENTITIES + 1
+    assert config["data"] == [str(crop_folder), str(other_root)]

@@ -8,6 +8,8 @@ prediction moves much less than the CR has not learnt what there was.
 
 Reads the data, crop cache, face choice and CR formula from the checkpoint's config, so the run
 folder must still hold its aligned-crops cache (or a link to it).
+For a run trained with --cr-teacher, CR is still that of the run's own ArcFace centres, not the
+teacher's target the head was trained on.
 
     python tools/certainty_ratio_check.py runs/default-v5/checkpoint.pt --samples 300
 """
@@ -21,10 +23,11 @@ import numpy as np
 import torch
 
 from fiqa_cli.choices import LARGEST_FACE
+from fiqa_cli.export.augment import to_input_tensor
 from fiqa_cli.export.checkpoint import load_backbone
-from fiqa_cli.export.image_folder import AlignedCropCache, FaceImageFolder
+from fiqa_cli.export.image_folder import AlignedCropCache
 from fiqa_cli.export.loss import ArcFaceHead, certainty_ratio
-from fiqa_cli.export.train import to_input_tensor
+from fiqa_cli.export.multi_root import image_folders
 from fiqa_cli.model_contract import COLOR_ORDER
 from fiqa_cli.runtime.degrade import DEGRADATIONS, degrade
 
@@ -50,11 +53,13 @@ def main() -> None:
         # Runs from before --faces existed took the largest face.
         config.get("faces", LARGEST_FACE),
     )
-    dataset = FaceImageFolder(
-        Path(config["data"]), cache, min_images_per_id=config["min_images_per_id"]
+    # Runs from before several --data roots existed saved one path.
+    roots = config["data"] if isinstance(config["data"], list) else [config["data"]]
+    dataset = image_folders(
+        [Path(root) for root in roots], cache, min_images_per_id=config["min_images_per_id"]
     )
     if dataset.fingerprint != config["dataset_fingerprint"]:
-        raise SystemExit(f"{config['data']} no longer holds the data this run trained on")
+        raise SystemExit(f"{', '.join(roots)} no longer hold the data this run trained on")
     rng = np.random.default_rng(args.seed)
     chosen = rng.choice(len(dataset), min(args.samples, len(dataset)), replace=False)
     faces, identities = zip(*(dataset[int(i)] for i in chosen), strict=True)
@@ -67,7 +72,7 @@ def main() -> None:
         columns = (ratio.ccs, ratio.nnccs, ratio.ratio, quality)
         return " ".join(f"{column.median().item():8.3f}" for column in columns)
 
-    print(f"{len(faces)} training faces of {config['data']}; medians")
+    print(f"{len(faces)} training faces of {', '.join(roots)}; medians")
     print(f"{'degradation':<14} {'strength':>8} {'CCS':>8} {'NNCCS':>8} {'CR':>8} {'quality':>8}")
     print(f"{'none':<14} {0:8g} {medians(faces)}")
     for kind in DEGRADATIONS:

@@ -5,6 +5,10 @@ SHA-256 of its folder name, read as an integer, are divisible by `--every` (5 ->
 The same name always lands on the same side, whatever else the folder holds.
 
     python tools/split_identities.py ../shared/data/lfw-devtrain/images runs/lfw-split
+    python tools/split_identities.py ../shared/data/celeba-wild runs/celeba-split
+
+CelebA's identity folders are its identity numbers: the same rule holds out 42 of its 299
+identities (885 of 6,276 photos), LFW DevTrain's 853 of 4,038 (2,166 of 9,525 photos).
 """
 
 from __future__ import annotations

@@ -18,14 +18,17 @@ if TYPE_CHECKING:
     from fiqa_cli.evaluation.edc import Comparisons
     from fiqa_cli.evaluation.samples import EvaluationSet
 
+# The two baselines that bound every method: `fiqa evaluate` reports the share of the gap between
+# them that a method closes.
+RANDOM, ORACLE = "random", "oracle"
 BASELINE_NAMES = (
-    "random",
+    RANDOM,
     "box-size",
     "detector-confidence",
     "sharpness",
     "exposure",
     "contrast",
-    "oracle",
+    ORACLE,
 )
 # Mid-grey: crops whose mean luminance is furthest from it are called badly exposed.
 _MID_GREY = 127.5
@@ -36,14 +39,14 @@ def baseline_qualities(
 ) -> dict[str, np.ndarray]:
     """Every baseline on the evaluated crops; box and detector ones need detections."""
     crops = evaluation_set.crops
-    qualities = {"random": random_quality(len(crops), seed)}
+    qualities = {RANDOM: random_quality(len(crops), seed)}
     if evaluation_set.bboxes is not None:
         qualities["box-size"] = box_size(evaluation_set.bboxes)
         qualities["detector-confidence"] = evaluation_set.det_scores
     qualities["sharpness"] = sharpness(crops)
     qualities["exposure"] = exposure(crops)
     qualities["contrast"] = contrast(crops)
-    qualities["oracle"] = oracle_quality(
+    qualities[ORACLE] = oracle_quality(
         len(crops), comparisons.mated_a, comparisons.mated_b, comparisons.mated_scores
     )
     return qualities

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fiqa_cli.evaluation.baselines import ORACLE, RANDOM
 from fiqa_cli.evaluation.edc import Comparisons, EdcCurve, edc_curve
 
 
@@ -42,17 +43,34 @@ def edc_results(
 
 
 def result_table(results: Sequence[MethodResult], max_discard: float) -> list[dict[str, object]]:
-    return [
+    """One row per method and FMR. `gap_removed` is the share of the pAUC gap between the random
+    and the oracle rows of the same FMR that the method closes (random 0, oracle 1): unlike the
+    pAUC itself, it compares across datasets and recognition models."""
+    pauc = f"pauc@{max_discard:g}"
+    table = [
         {
             "method": result.method,
             "fmr": result.fmr,
             "threshold": result.threshold,
             "fnmr@0": result.curve.fnmr_without_discard,
-            f"pauc@{max_discard:g}": result.curve.area(max_discard),
+            pauc: result.curve.area(max_discard),
             "auc": result.curve.area(1.0),
         }
         for result in results
     ]
+    by_method_fmr = {(row["method"], row["fmr"]): row[pauc] for row in table}
+    for row in table:
+        random = by_method_fmr.get((RANDOM, row["fmr"]))
+        oracle = by_method_fmr.get((ORACLE, row["fmr"]))
+        row["gap_removed"] = gap_removed(row[pauc], random, oracle)
+    return table
+
+
+def gap_removed(method: float, random: float | None, oracle: float | None) -> float:
+    """(random - method) / (random - oracle); NaN without both references or without a gap."""
+    if random is None or oracle is None or random == oracle:
+        return float("nan")
+    return (random - method) / (random - oracle)
 
 
 def format_table(table: list[dict[str, object]]) -> str:

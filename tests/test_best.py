@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import struct
 from pathlib import Path
 
 import cv2
@@ -216,3 +217,32 @@ def test_a_corrupt_video_is_a_row(tmp_path: Path) -> None:
 
 def test_fps_and_stride_together_is_a_usage_error(tmp_path: Path) -> None:
     assert run_best(tmp_path, "--fps", 2, "--stride", 2).exit_code == 2
+
+
+def _with_rotation_90(video: Path) -> None:
+    """Set the display matrix of the video's track header to a 90 degree rotation, as phones
+    write portrait video (the pixels stay landscape)."""
+    data = bytearray(video.read_bytes())
+    header = data.find(b"tkhd")
+    assert header > 0 and data[header + 4] == 0  # a version-0 track header
+    # type, version+flags, 5 x 32-bit times/ids, 8 reserved, layer, group, volume, reserved
+    matrix = header + 4 + 4 + 20 + 8 + 8
+    struct.pack_into(">9i", data, matrix, 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
+    video.write_bytes(bytes(data))
+
+
+def test_video_rotation_metadata_is_honoured(photo: np.ndarray, tmp_path: Path) -> None:
+    stored = cv2.rotate(photo[:, :200], cv2.ROTATE_90_COUNTERCLOCKWISE)  # 200 wide, 250 high
+    video = tmp_path / "portrait.mp4"
+    height, width = stored.shape[:2]
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
+    for _ in range(3):
+        writer.write(stored)
+    writer.release()
+    _with_rotation_90(video)
+    (frame, *_) = video_frames(str(video), Sampling())
+    assert frame.image.shape == (250, 200, 3)
+    error = np.abs(frame.image.astype(float) - photo[:, :200]).mean()
+    assert error < 10  # upright as shot, up to mp4v compression
+    (row,) = rows_of(run_best(video).output)
+    assert row["status"] == "ok"

@@ -168,13 +168,13 @@ def test_thumbnails_come_from_saved_crops(tmp_path: Path) -> None:
 
 
 def test_a_large_score_file_is_sampled_under_the_size_bound(tmp_path: Path) -> None:
-    # Noise is the worst case for JPEG size; every row its own face index, so no thumbnail is
-    # shared, and messages longer than a card shows.
+    # Noise at thumbnail size (no smoothing resize) is the worst case for JPEG size; every row
+    # has its own face index, so no thumbnail is shared; messages are longer than cards show.
     rng = np.random.default_rng(0)
     sources = []
     for index in range(4):
         source = tmp_path / f"noise_{index}.png"
-        cv2.imwrite(str(source), rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
+        cv2.imwrite(str(source), rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
         sources.append(source)
     rows = [
         {"path": sources[index % 4], "face": index, "quality": quality, "status": "ok",

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+# MTCNN whatever the machine holds: no SCRFD model in insightface's root, no FIQA_* overrides.
+from test_score_cli import hermetic_environment  # noqa: F401 (an autouse fixture)
+
 from fiqa_cli.cli import main
 from fiqa_cli.runtime.best_shot import BEST_COLUMNS
 from fiqa_cli.runtime.frames import Sampling, video_frames
@@ -23,13 +26,6 @@ FPS = 10.0
 # Shifting the photo this far left puts the left eye outside the frame (MTCNN still finds the
 # face, its landmarks extrapolated past the border): a face cut off.
 CUT_SHIFT = 112
-
-
-@pytest.fixture(autouse=True)
-def hermetic_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
-    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path_factory.mktemp("insightface_home")))
-    for name in ("FIQA_MODEL", "FIQA_DETECTOR", "FIQA_DEVICE"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from test_score_cli import hermetic_environment  # noqa: F401 (an autouse fixtur
 
 from fiqa_cli.cli import main
 from fiqa_cli.runtime.best_shot import BEST_COLUMNS
-from fiqa_cli.runtime.frames import Sampling, video_frames
+from fiqa_cli.runtime.frames import Sampling, groups_from_arguments, video_frames
 from fiqa_cli.runtime.pipeline import CUT_OFF_MESSAGE, NO_FACE_MESSAGE
 
 PHOTO = "AJ_Cook/AJ_Cook_0001.jpg"  # one face, near the centre
@@ -242,3 +242,36 @@ def test_video_rotation_metadata_is_honoured(photo: np.ndarray, tmp_path: Path) 
     assert error < 10  # upright as shot, up to mp4v compression
     (row,) = rows_of(run_best(video).output)
     assert row["status"] == "ok"
+
+
+def test_group_by_video_folder_and_none(photo: np.ndarray, tmp_path: Path) -> None:
+    session = tmp_path / "session"
+    burst(session / "burst", [photo, photo])
+    first = write_video(session / "a.avi", [photo])
+    second = write_video(session / "b.avi", [photo])
+    loose = tmp_path / "loose.png"
+    cv2.imwrite(str(loose), photo)
+    arguments = [str(session), str(loose)]
+
+    def grouped(group_by: str) -> dict[str, int]:
+        return {g.name: len(g.sources) for g in groups_from_arguments(arguments, group_by)}
+
+    assert grouped("video") == {
+        str(first): 1,
+        str(second): 1,
+        str(session / "burst"): 2,
+        str(tmp_path): 1,
+    }
+    assert grouped("folder") == {str(session): 2, str(session / "burst"): 2, str(tmp_path): 1}
+    assert grouped("none") == {"all": 5}
+    (missing,) = groups_from_arguments([str(tmp_path / "nowhere")], "video")
+    assert missing.problem == "not found" and missing.sources == ()
+
+
+def test_a_symlink_cycle_in_a_burst_folder_is_entered_once(
+    photo: np.ndarray, tmp_path: Path
+) -> None:
+    folder = burst(tmp_path / "burst", [photo])
+    (folder / "loop").symlink_to(folder)
+    (group,) = groups_from_arguments([str(folder)], "video")
+    assert group.sources == (str(folder / "frame_00.png"),)

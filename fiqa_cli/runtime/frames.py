@@ -194,10 +194,16 @@ def _frame_files(path: Path) -> list[Path]:
     return [path] if path.is_file() else []
 
 
-def _walk_frame_files(folder: Path) -> Iterator[Path]:
+def _walk_frame_files(folder: Path, seen: set[Path] | None = None) -> Iterator[Path]:
+    """Images and videos below `folder`, entering each real folder once (a symlink cycle
+    cannot loop)."""
+    seen = set() if seen is None else seen
+    if folder.resolve() in seen:
+        return
+    seen.add(folder.resolve())
     for entry in sorted(folder.iterdir()):
         if entry.is_dir():
-            yield from _walk_frame_files(entry)
+            yield from _walk_frame_files(entry, seen)
         elif is_image_file(entry) or is_video_file(entry):
             yield entry
 

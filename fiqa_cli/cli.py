@@ -15,6 +15,8 @@ from fiqa_cli import __version__
 # name -> "module:attribute" of the click command
 COMMANDS = {
     "score": "fiqa_cli.commands.score:score",
+    "best": "fiqa_cli.commands.best:best",
+    "report": "fiqa_cli.commands.report:report",
     "export": "fiqa_cli.export.export_cli:export_command",
     "train": "fiqa_cli.export.train_cli:train_command",
     "doctor": "fiqa_cli.commands.doctor:doctor",

@@ -80,6 +80,17 @@ class Scorer:
         finally:
             pool.shutdown(cancel_futures=True)
 
+    def score_images(self, images: Iterable[tuple[str, np.ndarray]]) -> Iterator[list[Row]]:
+        """`score` for images decoded already (video frames), each with the name its rows
+        carry as path. Prepared in the caller's thread: only crops wait for their batch, never
+        the images themselves."""
+        prepared = ((name, self._image_slots(name, image)) for name, image in images)
+        yield from self._score_prepared(prepared, answer_each=False)
+
+    def aligned_crops(self, image: np.ndarray) -> list[np.ndarray]:
+        """The crops the model would score for `image` (to save a chosen frame's face)."""
+        return [slot.crop for slot in self._face_slots("", image) if isinstance(slot, _FaceCrop)]
+
     def _prepared_ahead(
         self, pool: ThreadPoolExecutor, items: Iterable[InputItem]
     ) -> Iterator[_Prepared]:
@@ -117,15 +128,22 @@ class Scorer:
         if item.problem is not None:
             return [Row(item.path, UNREADABLE, message=item.problem)]
         try:
-            slots = self._face_slots(item.path, read_image(item.path))
+            image = read_image(item.path)
         except DecodeError as error:
             return [Row(item.path, UNREADABLE, message=str(error))]
         except Exception as error:  # one bad input must not end a run of thousands
             return [Row(item.path, ERROR, message=f"{type(error).__name__}: {error}")]
+        return self._image_slots(item.path, image)
+
+    def _image_slots(self, path: str, image: np.ndarray) -> list[_Slot]:
+        try:
+            slots = self._face_slots(path, image)
+        except Exception as error:  # one bad input must not end a run of thousands
+            return [Row(path, ERROR, message=f"{type(error).__name__}: {error}")]
         if self._crops_dir is not None:
             for slot in slots:
                 if isinstance(slot, _FaceCrop):
-                    self._save_crop(item.path, slot)
+                    self._save_crop(path, slot)
         return slots
 
     def _face_slots(self, path: str, image: np.ndarray) -> list[_Slot]:
@@ -159,12 +177,8 @@ class Scorer:
         return _FaceCrop(resized, 0, None, message)
 
     def _save_crop(self, path: str, slot: _FaceCrop) -> None:
-        # The hash of the full input path keeps crops of same-named files apart and gives
-        # the same name again on a resumed run.
-        digest = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:10]
-        name = f"{Path(path).stem}_{digest}_face{slot.face_index}.png"
         encoded = cv2.imencode(".png", slot.crop)[1]
-        (self._crops_dir / name).write_bytes(encoded.tobytes())
+        (self._crops_dir / crop_file_name(path, slot.face_index)).write_bytes(encoded.tobytes())
 
     def _finish(self, pending: list[_Prepared]) -> Iterator[list[Row]]:
         crops = [slot.crop for _, slots in pending for slot in slots if isinstance(slot, _FaceCrop)]
@@ -177,6 +191,14 @@ class Scorer:
                 slot if isinstance(slot, Row) else _scored_row(path, slot, next(scores))
                 for slot in slots
             ]
+
+
+def crop_file_name(path: str, face_index: int) -> str:
+    """The name `--save-crops` gives the aligned crop of face `face_index` of input `path`."""
+    # The hash of the full input path keeps crops of same-named files apart and gives the
+    # same name again on a resumed run.
+    digest = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{Path(path).stem}_{digest}_face{face_index}.png"
 
 
 def _scored_row(path: str, slot: _FaceCrop, quality: float) -> Row:

@@ -69,18 +69,25 @@ def format_for(out: str, requested: str | None) -> str:
 
 class RowWriter:
     """Writes the rows of one input at a time, in one write and flushed, so that a reader
-    (or a killed run's `--resume`) only ever sees whole inputs."""
+    (or a killed run's `--resume`) only ever sees whole inputs. `columns` are those of the
+    records given to `write_records` (`fiqa best` adds its own before the usual ones)."""
 
-    def __init__(self, stream: TextIO, fmt: str, write_header: bool):
+    def __init__(
+        self, stream: TextIO, fmt: str, write_header: bool, columns: Sequence[str] = COLUMNS
+    ):
         self._stream = stream
         self._format = fmt
+        self._columns = tuple(columns)
         if fmt == "csv" and write_header:
-            self._write_text(_csv_text([dict(zip(COLUMNS, COLUMNS, strict=True))]))
+            self._write_text(_csv_text([dict(zip(columns, columns, strict=True))], columns))
 
     def write_input(self, rows: Sequence[Row]) -> None:
-        records = [row.values() for row in rows]
+        self.write_records([row.values() for row in rows])
+
+    def write_records(self, records: Sequence[dict[str, object]]) -> None:
+        """Records of column -> value (None for an empty cell), written together."""
         if self._format == "csv":
-            text = _csv_text(records)
+            text = _csv_text(records, self._columns)
         else:
             text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
         self._write_text(text)
@@ -90,9 +97,9 @@ class RowWriter:
         self._stream.flush()
 
 
-def _csv_text(records: list[dict[str, object]]) -> str:
+def _csv_text(records: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writerows({k: "" if v is None else v for k, v in record.items()} for record in records)
     return buffer.getvalue()
 
@@ -101,25 +108,34 @@ class ScoreFileError(FiqaError):
     """The file is not one that `fiqa score` writes; the message says where."""
 
 
-def read_rows(path: Path, fmt: str | None = None) -> list[dict[str, object]]:
+def read_rows(
+    path: Path, fmt: str | None = None, *, other_columns: bool = False
+) -> list[dict[str, object]]:
     """The rows of a `fiqa score` output (`fmt` csv or jsonl, default by suffix) as column ->
-    value: numbers as int or float, None where a column is empty or absent."""
+    value: numbers as int or float, None where a column is empty or absent.
+
+    `other_columns` also accepts files with more columns than `COLUMNS` (`fiqa best` output,
+    later score formats) and keeps them as written: CSV text, JSONL values."""
     text = path.read_text(encoding="utf-8", errors="surrogateescape")
     if format_for(str(path), fmt) == "csv":
-        return _csv_rows(text, path)
-    return _jsonl_rows(text, path)
+        return _csv_rows(text, path, other_columns)
+    return _jsonl_rows(text, path, other_columns)
 
 
-def _csv_rows(text: str, path: Path) -> list[dict[str, object]]:
+def _csv_rows(text: str, path: Path, other_columns: bool) -> list[dict[str, object]]:
     if not text:
         return []
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
+    header = tuple(reader.fieldnames or ())
+    if not (set(COLUMNS) <= set(header) if other_columns else header == COLUMNS):
         raise ScoreFileError(f"{path}: first line is not the fiqa CSV header {','.join(COLUMNS)}")
-    return [_typed(record, f"{path}:{number}") for number, record in enumerate(reader, start=2)]
+    return [
+        _typed(record, f"{path}:{number}", other_columns)
+        for number, record in enumerate(reader, start=2)
+    ]
 
 
-def _jsonl_rows(text: str, path: Path) -> list[dict[str, object]]:
+def _jsonl_rows(text: str, path: Path, other_columns: bool) -> list[dict[str, object]]:
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
@@ -127,14 +143,16 @@ def _jsonl_rows(text: str, path: Path) -> list[dict[str, object]]:
                 record = json.loads(line)
             except ValueError:
                 raise ScoreFileError(f"{path}:{number}: not a fiqa score row") from None
-            rows.append(_typed(record, f"{path}:{number}"))
+            rows.append(_typed(record, f"{path}:{number}", other_columns))
     return rows
 
 
-def _typed(record: object, where: str) -> dict[str, object]:
+def _typed(record: object, where: str, other_columns: bool = False) -> dict[str, object]:
     """CSV cells are text and JSONL values typed already; both end up typed."""
     try:
         row = {column: record.get(column) for column in COLUMNS}
+        if other_columns:
+            row.update((key, value) for key, value in record.items() if key not in row)
         if not isinstance(row["path"], str) or not isinstance(row["status"], str):
             raise TypeError
         for column, convert in NUMBER_COLUMNS.items():

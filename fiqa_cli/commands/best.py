@@ -1,0 +1,185 @@
+"""`fiqa best`: the best shot of each burst (a folder of frames) or video.
+
+Exit codes: 0 every group has a kept frame, 1 fatal (model, detector, device or output
+unusable), 2 usage, 3 some group has no acceptable frame (its row says why), so that
+`fiqa best burst/ --save out/ || retake` works in a shell loop.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from fiqa_cli.choices import ALL_FACES
+from fiqa_cli.commands.options import (
+    batch_size_option,
+    detector_model_option,
+    detector_option,
+    device_option,
+    model_option,
+)
+from fiqa_cli.commands.score import _build_scorer, _open_output
+from fiqa_cli.runtime.decode import DecodeError
+from fiqa_cli.runtime.frames import (
+    GROUP_BY_VIDEO,
+    GROUP_BYS,
+    Sampling,
+    groups_from_arguments,
+    groups_from_lines,
+)
+from fiqa_cli.runtime.inputs import STDIN
+from fiqa_cli.runtime.rows import FORMATS, RowWriter, format_for
+
+EXIT_NO_ACCEPTABLE_FRAME = 3
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--group-by",
+    type=click.Choice(GROUP_BYS),
+    default=GROUP_BY_VIDEO,
+    show_default=True,
+    help="video: each video is a group, images by folder; folder: the images and videos of "
+    "a folder together; none: all inputs one group.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Frames kept per group, best first.",
+)
+@click.option(
+    "--stride",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Score every N-th frame (of a video, or of a folder's images).",
+)
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Score about F frames per second of video (by timestamp); not with --stride.",
+)
+@click.option(
+    "--start",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Video time (seconds) of the first frame scored.",
+)
+@click.option(
+    "--end",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Video time (seconds) at which scoring stops.",
+)
+@click.option(
+    "--min-gap-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="With --top: kept frames of one video at least this far apart.",
+)
+@click.option(
+    "--min-quality",
+    type=float,
+    help="Frames scored below this are not acceptable.",
+)
+@click.option(
+    "--save",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write each kept frame and its aligned crop to this folder.",
+)
+@click.option("--out", default="-", show_default=True, help="Output file; '-' is stdout.")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from --out's suffix, else csv."
+)
+@model_option("ONNX quality model written by `fiqa export` (default: the embedded model).")
+@detector_option(allow_none=False, from_env=True)
+@detector_model_option()
+@batch_size_option("Face crops per inference batch, gathered across a group's frames.")
+@device_option("auto: CUDA when usable, else CPU.", from_env=True)
+@click.option("--quiet", "-q", is_flag=True, help="No notices on stderr.")
+def best(
+    inputs: tuple[str, ...],
+    group_by: str,
+    top: int,
+    stride: int,
+    fps: float | None,
+    start: float,
+    end: float | None,
+    min_gap_ms: float,
+    min_quality: float | None,
+    save: Path | None,
+    out: str,
+    fmt: str | None,
+    model: Path | None,
+    detector: str,
+    detector_model: Path | None,
+    batch_size: int | None,
+    device: str,
+    quiet: bool,
+) -> None:
+    """Keep the best frame of each group: INPUT is a folder of frames (a burst), a video, an
+    image, or '-' for one group per stdin line (each answered as it arrives).
+
+    A frame is acceptable when exactly one face is detected and it is not cut off by the image
+    border (and, with --min-quality, scored at least that); acceptable frames are ranked by
+    quality. One row per kept frame; one row per group without an acceptable frame, with the
+    reasons of its best rejected frame.
+    """
+    from fiqa_cli.runtime.best_shot import BEST_COLUMNS, best_of_group, face_gate, save_kept
+
+    if fps is not None and stride != 1:
+        raise click.UsageError("--fps and --stride cannot be combined")
+    if end is not None and end <= start:
+        raise click.UsageError("--end must be after --start")
+    if STDIN in inputs and len(inputs) > 1:
+        raise click.UsageError("'-' (stdin) must be the only INPUT")
+    sampling = Sampling(stride=stride, fps=fps, start_s=start, end_s=end)
+
+    def notice(message: str) -> None:
+        if not quiet:
+            click.echo(f"fiqa best: {message}", err=True)
+
+    scorer = _build_scorer(
+        model=model,
+        detector=detector,
+        detector_model=detector_model,
+        faces=ALL_FACES,
+        batch_size=batch_size,
+        workers=1,
+        device=device,
+        cuda_options={},
+        tensorrt_options={},
+        save_crops=None,
+        notice=notice,
+    )
+    if save is not None:
+        try:
+            save.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise click.ClickException(f"cannot create {save}: {error.strerror}") from None
+    groups = (
+        groups_from_lines(sys.stdin)
+        if inputs == (STDIN,)
+        else groups_from_arguments(inputs, group_by)
+    )
+    gate = face_gate(min_quality)
+    without_frame = 0
+    with _open_output(out, append=False) as stream:
+        writer = RowWriter(stream, format_for(out, fmt), write_header=True, columns=BEST_COLUMNS)
+        for group in groups:
+            result = best_of_group(scorer, group, sampling, gate, top, min_gap_ms)
+            if save is not None and result.kept:
+                try:
+                    save_kept(result, scorer, save)
+                except (DecodeError, OSError) as error:
+                    notice(f"warning: cannot save the frames of {group.name}: {error}")
+            writer.write_records(result.records())
+            without_frame += not result.kept
+    if without_frame:
+        notice(f"{without_frame} group(s) have no acceptable frame")
+        sys.exit(EXIT_NO_ACCEPTABLE_FRAME)

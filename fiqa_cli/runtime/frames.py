@@ -1,0 +1,223 @@
+"""Frames of bursts and videos for `fiqa best`: which inputs form a group, and the sampled
+frames of each group, decoded one at a time.
+
+Videos are read with OpenCV's VideoCapture, grabbing every frame and retrieving (converting)
+only the sampled ones: seeking lands on keyframes and frame counts are container estimates, so
+the only exact index and timestamp of a frame is the one reached by reading up to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import cv2
+import numpy as np
+
+from fiqa_cli.runtime.decode import DecodeError, read_image
+from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES, is_image_file
+
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".mjpeg"}
+)
+GROUP_BY_FOLDER, GROUP_BY_VIDEO, GROUP_BY_NONE = "folder", "video", "none"
+GROUP_BYS = (GROUP_BY_FOLDER, GROUP_BY_VIDEO, GROUP_BY_NONE)
+ALL_INPUTS_GROUP = "all"
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames are scored: every `stride`-th, or about `fps` per second of video, between
+    `start_s` and `end_s` seconds. Image files have no time: they follow `stride` only."""
+
+    stride: int = 1
+    fps: float | None = None
+    start_s: float = 0.0
+    end_s: float | None = None
+
+    @property
+    def uses_time(self) -> bool:
+        return self.fps is not None or self.start_s > 0 or self.end_s is not None
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """Where a frame comes from: an image file (`index` its place among the group's images) or
+    a video (`index` its frame number from 0, `timestamp_ms` its presentation time)."""
+
+    source: str
+    index: int
+    timestamp_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Frame:
+    ref: FrameRef
+    image: np.ndarray | None  # None when it could not be decoded: `problem` says why
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class FrameGroup:
+    """Frames among which one best shot is chosen: image files and videos, in order."""
+
+    name: str
+    sources: tuple[str, ...]
+    problem: str | None = None  # set when the input holds no frames at all
+
+
+def is_video_file(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()
+
+
+def groups_from_arguments(arguments: Sequence[str], group_by: str) -> list[FrameGroup]:
+    """Groups of the INPUT arguments. folder: the images and videos of each folder together;
+    video: each video alone, images by folder; none: everything one group. Folders are
+    searched recursively; a folder without images or videos becomes a group with a problem."""
+    keyed: dict[str, list[str]] = {}
+    empty: list[FrameGroup] = []
+    for argument in arguments:
+        files = _frame_files(Path(argument))
+        if not files:
+            empty.append(FrameGroup(argument, (), _no_frames_problem(Path(argument))))
+        for path in files:
+            keyed.setdefault(_group_key(path, group_by), []).append(str(path))
+    groups = [FrameGroup(name, tuple(sources)) for name, sources in keyed.items()]
+    return groups + empty
+
+
+def groups_from_lines(stdin: TextIO) -> Iterator[FrameGroup]:
+    """One group per line (a folder, a video or an image), read as each line arrives."""
+    for line in iter(stdin.readline, ""):
+        argument = line.rstrip("\r\n")
+        if argument.strip():
+            files = _frame_files(Path(argument))
+            problem = None if files else _no_frames_problem(Path(argument))
+            yield FrameGroup(argument, tuple(map(str, files)), problem)
+
+
+def group_frames(group: FrameGroup, sampling: Sampling) -> Iterator[Frame]:
+    """The sampled frames of `group`, decoded one at a time, in source order."""
+    images = [source for source in group.sources if not is_video_file(Path(source))]
+    image_positions = {source: position for position, source in enumerate(images)}
+    for source in group.sources:
+        if source in image_positions:
+            position = image_positions[source]
+            if position % sampling.stride == 0:
+                yield _image_frame(FrameRef(source, position))
+        else:
+            yield from video_frames(source, sampling)
+
+
+def video_frames(path: str, sampling: Sampling) -> Iterator[Frame]:
+    """The sampled frames of a video, upright per its rotation metadata. A video that cannot
+    be opened, or that fails part way, ends with one frame carrying the problem."""
+    capture = _open_video(path)
+    if capture is None:
+        yield Frame(FrameRef(path, 0), None, "cannot open as a video (corrupt or unsupported)")
+        return
+    start_ms = sampling.start_s * 1000.0
+    next_due_ms = start_ms
+    index = -1
+    in_range = 0  # frames at or after --start, which --stride counts
+    try:
+        while capture.grab():
+            index += 1
+            timestamp_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
+            if sampling.end_s is not None and timestamp_ms >= sampling.end_s * 1000.0:
+                break
+            if timestamp_ms < start_ms:
+                continue
+            in_range += 1
+            if sampling.fps is None:
+                if (in_range - 1) % sampling.stride:
+                    continue
+            elif timestamp_ms < next_due_ms:
+                continue
+            else:
+                # Due times advance on a fixed grid, so one frame's jitter does not shift
+                # every later sample.
+                while next_due_ms <= timestamp_ms:
+                    next_due_ms += 1000.0 / sampling.fps
+            ok, image = capture.retrieve()
+            ref = FrameRef(path, index, timestamp_ms)
+            if ok and image is not None:
+                yield Frame(ref, image)
+            else:
+                yield Frame(ref, None, "frame could not be decoded")
+    finally:
+        capture.release()
+    if index < 0:
+        yield Frame(FrameRef(path, 0), None, "video has no decodable frames")
+
+
+def read_frame(ref: FrameRef) -> np.ndarray:
+    """The full image of one frame again (to save it): a DecodeError when it cannot be read."""
+    if not is_video_file(Path(ref.source)):
+        return read_image(ref.source)
+    capture = _open_video(ref.source)
+    if capture is None:
+        raise DecodeError("cannot open as a video (corrupt or unsupported)")
+    try:
+        for _ in range(ref.index + 1):
+            if not capture.grab():
+                raise DecodeError(f"video ended before frame {ref.index}")
+        ok, image = capture.retrieve()
+    finally:
+        capture.release()
+    if not ok or image is None:
+        raise DecodeError(f"frame {ref.index} could not be decoded")
+    return image
+
+
+def _open_video(path: str) -> cv2.VideoCapture | None:
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        return None
+    # Phones store portrait video as landscape frames plus a rotation; apply it.
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return capture
+
+
+def _image_frame(ref: FrameRef) -> Frame:
+    try:
+        return Frame(ref, read_image(ref.source))
+    except DecodeError as error:
+        return Frame(ref, None, str(error))
+
+
+def _frame_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(_walk_frame_files(path), key=lambda found: found.relative_to(path).parts)
+    return [path] if path.is_file() else []
+
+
+def _walk_frame_files(folder: Path, seen: set[Path] | None = None) -> Iterator[Path]:
+    """Images and videos below `folder`, entering each real folder once (a symlink cycle
+    cannot loop)."""
+    seen = set() if seen is None else seen
+    if folder.resolve() in seen:
+        return
+    seen.add(folder.resolve())
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir():
+            yield from _walk_frame_files(entry, seen)
+        elif is_image_file(entry) or is_video_file(entry):
+            yield entry
+
+
+def _group_key(path: Path, group_by: str) -> str:
+    if group_by == GROUP_BY_NONE:
+        return ALL_INPUTS_GROUP
+    if group_by == GROUP_BY_VIDEO and is_video_file(path):
+        return str(path)
+    return str(path.parent)
+
+
+def _no_frames_problem(path: Path) -> str:
+    if not path.exists():
+        return "not found"
+    suffixes = " ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
+    return f"no image or video files ({suffixes})"

@@ -14,13 +14,14 @@ import click
 
 from fiqa_cli.choices import ALL_FACES
 from fiqa_cli.commands.options import (
+    FiqaCommand,
     batch_size_option,
     detector_model_option,
     detector_option,
     device_option,
     model_option,
 )
-from fiqa_cli.commands.score import _build_scorer, _open_output
+from fiqa_cli.commands.score import _open_output
 from fiqa_cli.runtime.decode import DecodeError
 from fiqa_cli.runtime.frames import (
     GROUP_BY_VIDEO,
@@ -35,7 +36,7 @@ from fiqa_cli.runtime.rows import FORMATS, RowWriter, format_for
 EXIT_NO_ACCEPTABLE_FRAME = 3
 
 
-@click.command()
+@click.command(cls=FiqaCommand)
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "--group-by",
@@ -131,6 +132,8 @@ def best(
     reasons of its best rejected frame.
     """
     from fiqa_cli.runtime.best_shot import BEST_COLUMNS, best_of_group, face_gate, save_kept
+    from fiqa_cli.runtime.build import build_scoring
+    from fiqa_cli.runtime.pipeline import Scorer
 
     if fps is not None and stride != 1:
         raise click.UsageError("--fps and --stride cannot be combined")
@@ -144,19 +147,15 @@ def best(
         if not quiet:
             click.echo(f"fiqa best: {message}", err=True)
 
-    scorer = _build_scorer(
+    scoring = build_scoring(
         model=model,
         detector=detector,
         detector_model=detector_model,
-        faces=ALL_FACES,
-        batch_size=batch_size,
-        workers=1,
         device=device,
-        cuda_options={},
-        tensorrt_options={},
-        save_crops=None,
+        batch_size=batch_size,
         notice=notice,
     )
+    scorer = Scorer(scoring.model, scoring.detector, faces=ALL_FACES, batch_size=scoring.batch_size)
     if save is not None:
         try:
             save.mkdir(parents=True, exist_ok=True)

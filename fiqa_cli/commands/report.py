@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.evaluation.report import ReportError, build_report
-from fiqa_cli.runtime.rows import ScoreFileError
+from fiqa_cli.commands.options import FiqaCommand
 
 
-@click.command()
+@click.command(cls=FiqaCommand)
 @click.argument(
     "score_files",
     nargs=-1,
@@ -52,14 +51,13 @@ def report(
     per status, score histograms, the lowest- and highest-scoring faces, those nearest
     --threshold, and faces sampled across the score range, as embedded thumbnails. Images
     that cannot be read are listed. The page stays under 20 MB."""
-    try:
-        page = build_report(
-            score_files, threshold=threshold, crops_dir=crops_dir, edc=edc, seed=seed
-        )
-    except (ScoreFileError, ReportError) as error:
-        raise click.ClickException(str(error)) from None
+    # Imported here so that `fiqa report --help` loads neither OpenCV nor numpy.
+    from fiqa_cli.evaluation.report import build_report
+
+    page = build_report(score_files, threshold=threshold, crops_dir=crops_dir, edc=edc, seed=seed)
     try:
         out.write_text(page, encoding="utf-8", errors="surrogateescape")
     except OSError as error:
         raise click.ClickException(f"cannot write {out}: {error.strerror}") from None
-    click.echo(f"fiqa report: wrote {out} ({len(page.encode('utf-8', 'surrogateescape'))} bytes)")
+    size = len(page.encode("utf-8", "surrogateescape"))
+    click.echo(f"fiqa report: wrote {out} ({size} bytes)", err=True)

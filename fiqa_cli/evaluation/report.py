@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fiqa_cli.errors import FiqaError
 from fiqa_cli.evaluation.edc import EdcCurve
 from fiqa_cli.evaluation.plot import plot_edc
 from fiqa_cli.evaluation.results import MethodResult
@@ -49,7 +50,7 @@ _PLACE_COLUMNS = ("group", "rank", "frame", "timestamp_ms")
 _BOX_MARGIN = 0.3
 
 
-class ReportError(Exception):
+class ReportError(FiqaError):
     """A report input (an EDC file) is unusable; the message says why."""
 
 

@@ -124,7 +124,9 @@ class ScoreFileError(FiqaError):
 def read_rows(path: Path, fmt: str | None = None) -> list[dict[str, object]]:
     """The rows of a `fiqa score` output (`fmt` csv or jsonl, default by suffix) as column ->
     value: numbers as int or float, None where a column is empty or absent."""
-    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    # newline="": a carriage return inside a quoted cell is part of a file name.
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as stream:
+        text = stream.read()
     if format_for(str(path), fmt) == "csv":
         return _csv_rows(text, path)
     return _jsonl_rows(text, path)
@@ -145,7 +147,9 @@ def _csv_rows(text: str, path: Path) -> list[dict[str, object]]:
 
 def _jsonl_rows(text: str, path: Path) -> list[dict[str, object]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a row: str.splitlines() would also split at characters that JSON leaves
+    # unescaped in a file name (U+2028, U+0085, ...).
+    for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             try:
                 record = json.loads(line)

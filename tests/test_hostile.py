@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from fiqa_cli.cli import main
 from fiqa_cli.runtime.crop_files import NAME_MAX_BYTES, crop_name
 from fiqa_cli.runtime.input_file import InputFileError, read_input_bytes
-from fiqa_cli.runtime.rows import read_rows
+from fiqa_cli.runtime.rows import ScoreFileError, read_rows
 from tests.limited_run import run_fiqa
 
 # --detector none takes any image as an aligned crop: the fastest way through the scorer.
@@ -335,3 +335,32 @@ def test_fail_under_must_be_finite(random_onnx_model, tmp_path) -> None:
     for value in ("nan", "inf", "-inf"):
         result = score(random_onnx_model, "--fail-under", value, crop(tmp_path, "good.png"))
         assert result.exit_code == 2 and "finite" in result.output, result.output
+
+
+# 15: `fiqa evaluate` reads score files it did not write.
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["[" * 100_000 + "]" * 100_000, '{"path": "a.jpg", "status": "ok", "quality": true}'],
+    ids=["deep", "boolean"],
+)
+def test_score_files_with_odd_json_are_refused(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "scores.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(ScoreFileError, match="scores.jsonl:1: not a fiqa score row"):
+        read_rows(path)
+
+
+# smaller: nothing but rows and their warnings under -q.
+
+
+def test_quiet_run_writes_nothing_on_stderr(random_onnx_model, lfw_images, tmp_path) -> None:
+    photos = sorted(lfw_images.glob("*/*_0001.jpg"))[:6]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(cv2.imencode(".png", np.zeros((50, 50, 3), np.uint8))[1].tobytes()[:60])
+    args = ["score", "--model", random_onnx_model, "--detector", "mtcnn", "--workers", "3"]
+    done = run_fiqa([*args, "-q", "--device", "cpu", *photos, broken])
+    assert done.returncode == 0
+    assert done.stderr == b""
+    assert len(csv_rows(done.stdout)) == len(photos) + 1

@@ -11,7 +11,10 @@ import fcntl
 import io
 import json
 import os
+import signal
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -364,3 +367,33 @@ def test_quiet_run_writes_nothing_on_stderr(random_onnx_model, lfw_images, tmp_p
     assert done.returncode == 0
     assert done.stderr == b""
     assert len(csv_rows(done.stdout)) == len(photos) + 1
+
+
+def _score_child(model: Path, *args: object) -> subprocess.Popen:
+    command = [sys.executable, "-m", "fiqa_cli", "score", "--model", str(model), *CROP_ARGS]
+    return subprocess.Popen(
+        [*command, *map(str, args)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_interrupt_exits_130(random_onnx_model, tmp_path) -> None:
+    child = _score_child(random_onnx_model, "-")
+    child.stdin.write(f"{crop(tmp_path, 'good.png')}\n".encode())
+    child.stdin.flush()
+    child.stdout.readline()  # the header
+    child.stdout.readline()  # the first row: the model is loaded, stdin is being read
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=60) == 130
+    assert b"Traceback" not in child.stderr.read()
+
+
+def test_closed_output_pipe_exits_141(random_onnx_model, tmp_path) -> None:
+    inputs = [crop(tmp_path, f"crop{index}.png", index) for index in range(30)]
+    child = _score_child(random_onnx_model, "--batch-size", "1", *inputs)
+    child.stdout.readline()
+    child.stdout.close()  # as `fiqa score ... | head -1` does
+    assert child.wait(timeout=60) == 141
+    assert child.stderr.read() == b""

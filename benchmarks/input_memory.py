@@ -61,7 +61,9 @@ def main() -> None:
     )
 
 
-def _write(path: Path, rng, width: int, height: int, dtype, channels: int) -> Path:
+def _write(
+    path: Path, rng: np.random.Generator, width: int, height: int, dtype: type, channels: int
+) -> Path:
     # Smooth content: compressed files stay small, as photos do.
     small = rng.integers(0, np.iinfo(dtype).max, (height // 64 + 1, width // 64 + 1, channels))
     image = cv2.resize(small.astype(dtype), (width, height), interpolation=cv2.INTER_LINEAR)

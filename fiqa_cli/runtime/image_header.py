@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
+
+_Reader = Callable[[bytes], tuple[int, int]]
 
 _JPEG_STANDALONE = {0x01, *range(0xD0, 0xDA)}
 _JPEG_FRAME_HEADERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -39,7 +42,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return width, height
 
 
-def _reader_for(data: bytes):
+def _reader_for(data: bytes) -> _Reader | None:
     if data[4:8] == b"ftyp":  # ISO media (AVIF): the signature is the box type, not byte 0
         return _avif
     return next((reader for signature, reader in _READERS if data.startswith(signature)), None)

@@ -12,6 +12,7 @@ import fcntl
 import os
 import stat
 import sys
+from collections.abc import Callable
 
 from fiqa_cli.errors import FiqaError
 
@@ -90,7 +91,7 @@ class StandardOutput:
     def flush(self) -> None:
         self._guarded(sys.stdout.flush)
 
-    def _guarded(self, action, *args: object) -> None:
+    def _guarded(self, action: Callable[..., object], *args: object) -> None:
         try:
             action(*args)
         except BrokenPipeError:

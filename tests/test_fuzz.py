@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from limited_run import run_fiqa
 
 from fiqa_cli.runtime.rows import ERROR, NO_FACE, OK, UNREADABLE
-from tests.limited_run import run_fiqa
 
 SEED = 14
 CORRUPTIONS_PER_PHOTO = 6

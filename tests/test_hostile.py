@@ -22,12 +22,12 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from limited_run import run_fiqa
 
 from fiqa_cli.cli import main
 from fiqa_cli.runtime.crop_files import NAME_MAX_BYTES, crop_name
 from fiqa_cli.runtime.input_file import InputFileError, read_input_bytes
 from fiqa_cli.runtime.rows import ScoreFileError, read_rows
-from tests.limited_run import run_fiqa
 
 # --detector none takes any image as an aligned crop: the fastest way through the scorer.
 CROP_ARGS = ("--detector", "none", "--device", "cpu", "--workers", "1")

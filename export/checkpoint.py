@@ -172,6 +172,7 @@ def _backbone_state_and_config(
         if not isinstance(backbone, Mapping):
             raise CheckpointError("the fiqa train checkpoint has no backbone state_dict")
         config = content.get("config", {})
+        _check_config(config)
         _check_preprocessing(config)
         return backbone, config
     if content and all(isinstance(value, torch.Tensor) for value in content.values()):
@@ -180,6 +181,29 @@ def _backbone_state_and_config(
         "the checkpoint is neither a fiqa train checkpoint nor a backbone state_dict "
         f"(top-level keys: {_first(content)})"
     )
+
+
+def _check_config(config: object) -> None:
+    """The config keys export reads, each named when its value is unusable."""
+    if not isinstance(config, Mapping):
+        raise CheckpointError(
+            f"the checkpoint's config is a {type(config).__name__}, not a mapping of settings"
+        )
+    arch = config.get("arch")
+    if arch is not None and not isinstance(arch, str):
+        raise CheckpointError(f"the checkpoint's config key arch={arch!r} is not a name")
+    size = config.get("embedding_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise CheckpointError(
+            f"the checkpoint's config key embedding_size={size!r} is not a positive whole number"
+        )
+    formula = config.get("cr_formula", model_contract.CR_FORMULA_PAPER)
+    formulas = (model_contract.CR_FORMULA_PAPER, model_contract.CR_FORMULA_RELEASED)
+    if formula not in formulas:
+        raise CheckpointError(
+            f"the checkpoint's config key cr_formula={formula!r} is not one of "
+            f"{', '.join(formulas)}"
+        )
 
 
 def _check_preprocessing(config: Mapping[str, object]) -> None:

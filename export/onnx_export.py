@@ -12,6 +12,7 @@ import copy
 import io
 import json
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +191,7 @@ def export_checkpoint(
     out_path = Path(out_path) if out_path is not None else checkpoint_path.with_suffix(".onnx")
     if out_path.resolve() == checkpoint_path.resolve():
         raise ExportError(f"the output path {out_path} is the checkpoint itself; pass --out")
+    _check_replaceable(out_path)
     parity_input = _parity_input(parity_images) if parity else None
     backbone = load_backbone(checkpoint_path, arch=arch, trust=trust)
     staging_path = out_path.with_name(out_path.name + ".partial")
@@ -224,6 +226,26 @@ def export_checkpoint(
         source_sha256=backbone.source_sha256,
         parity=parity_result,
     )
+
+
+def _check_replaceable(out_path: Path) -> None:
+    """The model is renamed into place, which would turn a device node, a FIFO or a symlink
+    at `out_path` into a regular file (`/dev/full` among them): only a regular file or a new
+    path is written."""
+    try:
+        mode = os.lstat(out_path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ExportError(f"cannot check --out {out_path}: {error.strerror or error}") from None
+    if stat.S_ISLNK(mode):
+        raise ExportError(
+            f"--out {out_path} is a symbolic link; pass the path it points to or a new path"
+        )
+    if not stat.S_ISREG(mode):
+        raise ExportError(
+            f"--out {out_path} exists and is not a regular file; pass a new path or a file"
+        )
 
 
 def measure_parity(

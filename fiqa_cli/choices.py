@@ -20,6 +20,11 @@ ALL_FACES = "all"
 CPU_BATCH_SIZE = 16
 CUDA_BATCH_SIZE = 64
 
+# The pixel budget of one decoded image (`fiqa score --max-pixels`): 120 megapixels holds the
+# photos of the largest common camera sensors (12000x9000) and bounds what a decompression
+# bomb (a 3 MB PNG of 32000x32000) can cost before it is refused.
+DEFAULT_MAX_PIXELS = 120_000_000
+
 MODEL_ENVVAR = "FIQA_MODEL"
 DEVICE_ENVVAR = "FIQA_DEVICE"
 DETECTOR_ENVVAR = "FIQA_DETECTOR"

@@ -18,8 +18,8 @@ from test_score_cli import hermetic_environment  # noqa: F401 (an autouse fixtur
 
 from fiqa_cli.cli import main
 from fiqa_cli.runtime.best_shot import BEST_COLUMNS
+from fiqa_cli.runtime.faces import CUT_OFF_MESSAGE, NO_FACE_MESSAGE
 from fiqa_cli.runtime.frames import Sampling, groups_from_arguments, video_frames
-from fiqa_cli.runtime.pipeline import CUT_OFF_MESSAGE, NO_FACE_MESSAGE
 
 PHOTO = "AJ_Cook/AJ_Cook_0001.jpg"  # one face, near the centre
 FPS = 10.0

@@ -377,3 +377,17 @@ def test_max_images_per_id_keeps_the_first_in_name_order(tmp_path: Path) -> None
         "Alice_0000.jpg", "Alice_0001.jpg", "Alice_0002.jpg", "Bob_0000.jpg", "Bob_0001.jpg",
     ]  # fmt: skip
     assert len(identity_samples(tmp_path, min_images=2, limit_ids=None)) == 7
+
+
+def test_scores_that_match_no_evaluated_face_are_refused(
+    subset_root: Path, fr_model: Path, detector_args: list[str], tmp_path: Path
+) -> None:
+    scores = tmp_path / "elsewhere.jsonl"
+    scores.write_text(json.dumps({"path": "/elsewhere/a.jpg", "status": "ok", "quality": 1}))
+    result = CliRunner().invoke(
+        evaluate,
+        [str(subset_root), "--fr-model", str(fr_model), *detector_args, "--fmr", "1e-2"]
+        + ["--scores", str(scores)],
+    )
+    assert result.exit_code == 1
+    assert "elsewhere: no row of its scores file matches any" in result.output

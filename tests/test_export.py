@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -406,3 +408,36 @@ def test_official_iresnet100_with_prefix_exports(tmp_path, aligned_faces):
 
     assert result.exit_code == 0, result.output
     assert "exported iresnet100 (fp32)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ([1, 2], "config is a list"),
+        ({"embedding_size": "abc"}, "embedding_size='abc'"),
+        ({"embedding_size": True}, "embedding_size=True"),
+        ({"arch": 5}, "arch=5"),
+        ({"cr_formula": "mine"}, "cr_formula='mine'"),
+    ],
+)
+def test_malformed_checkpoint_config_names_the_bad_key(tmp_path, config, key):
+    content = training_checkpoint(create_backbone("mobilefacenet"))
+    content["config"] = config if isinstance(config, list) else content["config"] | config
+    checkpoint = tmp_path / "bad_config.pt"
+    torch.save(content, checkpoint)
+    with pytest.raises(CheckpointError, match=re.escape(key)):
+        load_backbone(checkpoint)
+
+
+def test_export_writes_over_regular_files_only(mobilefacenet_checkpoint, tmp_path):
+    target = tmp_path / "target.onnx"
+    target.write_bytes(b"precious")
+    link = tmp_path / "link.onnx"
+    link.symlink_to(target)
+    fifo = tmp_path / "fifo.onnx"
+    os.mkfifo(fifo)
+    for out, reason in ((link, "symbolic link"), (fifo, "not a regular file")):
+        result = run_export(mobilefacenet_checkpoint[1], "--out", out, "--no-parity")
+        assert result.exit_code == 1 and reason in result.output, result.output
+    assert link.is_symlink() and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert target.read_bytes() == b"precious"

@@ -21,7 +21,7 @@ def test_folders_expand_recursively_sorted_with_any_suffix_case(tmp_path: Path) 
     _touch(tmp_path / "a" / "z.png")
     _touch(tmp_path / "b" / "1.jpeg")
     _touch(tmp_path / "notes.txt")
-    paths = [item.path for item in expand_inputs([str(tmp_path)], io.StringIO())]
+    paths = [item.path for item in expand_inputs([str(tmp_path)], io.BytesIO())]
     assert paths == [str(tmp_path / "a" / "z.png"), str(tmp_path / "b" / "1.jpeg"),
                      str(tmp_path / "b" / "2.JPG")]  # fmt: skip
 
@@ -33,13 +33,13 @@ def test_symlinked_folders_are_followed_and_cycles_end(tmp_path: Path) -> None:
     root.mkdir()
     (root / "alice").symlink_to(data / "alice", target_is_directory=True)
     (data / "alice" / "loop").symlink_to(data, target_is_directory=True)
-    paths = [item.path for item in expand_inputs([str(root)], io.StringIO())]
+    paths = [item.path for item in expand_inputs([str(root)], io.BytesIO())]
     assert paths == [str(root / "alice" / "1.jpg")]
 
 
 def test_folder_without_images_is_one_problem_item(tmp_path: Path) -> None:
     _touch(tmp_path / "readme.txt")
-    (item,) = expand_inputs([str(tmp_path)], io.StringIO())
+    (item,) = expand_inputs([str(tmp_path)], io.BytesIO())
     assert item.path == str(tmp_path) and "no image files" in item.problem
 
 

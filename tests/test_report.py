@@ -21,7 +21,7 @@ from fiqa_cli.evaluation.report import (
     MAX_THUMBNAILS,
     THUMBNAIL_MAX_BYTES,
 )
-from fiqa_cli.runtime.pipeline import crop_file_name
+from fiqa_cli.runtime.crop_files import crop_name
 from fiqa_cli.runtime.rows import COLUMNS
 
 JPEG_URI = "data:image/jpeg;base64,"
@@ -156,7 +156,7 @@ def test_thumbnails_come_from_saved_crops(tmp_path: Path) -> None:
     crops.mkdir()
     original = "/photos/elsewhere/a.jpg"  # not on this machine; its crop is
     crop = np.full((112, 112, 3), 90, np.uint8)
-    cv2.imwrite(str(crops / crop_file_name(original, 0)), crop)
+    cv2.imwrite(str(crops / crop_name(original, 0)), crop)
     scores = write_scores(tmp_path / "scores.csv", [ok_row(original, 0.3)])
     out = tmp_path / "report.html"
     assert run_report(scores, "--out", out, "--crops", crops).exit_code == 0

@@ -21,7 +21,6 @@ from fiqa_cli.commands.options import (
     device_option,
     model_option,
 )
-from fiqa_cli.commands.score import _open_output
 from fiqa_cli.runtime.decode import DecodeError
 from fiqa_cli.runtime.frames import (
     GROUP_BY_VIDEO,
@@ -31,6 +30,7 @@ from fiqa_cli.runtime.frames import (
     groups_from_lines,
 )
 from fiqa_cli.runtime.inputs import STDIN
+from fiqa_cli.runtime.output_file import open_output
 from fiqa_cli.runtime.rows import FORMATS, RowWriter, format_for
 
 EXIT_NO_ACCEPTABLE_FRAME = 3
@@ -168,7 +168,7 @@ def best(
     )
     gate = face_gate(min_quality)
     without_frame = 0
-    with _open_output(out, append=False) as stream:
+    with open_output(out) as stream:
         writer = RowWriter(stream, format_for(out, fmt), write_header=True, columns=BEST_COLUMNS)
         for group in groups:
             result = best_of_group(scorer, group, sampling, gate, top, min_gap_ms)

@@ -30,6 +30,7 @@ from fiqa_cli.commands.options import (
     device_option,
     faces_option,
 )
+from fiqa_cli.errors import FiqaError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -280,6 +281,11 @@ def _joined_qualities(
 
     qualities = joined_qualities(scored, evaluation_set)
     missing = int(np.isneginf(qualities).sum())
+    if missing == len(qualities):  # its row would look like a method that ranks at random
+        raise FiqaError(
+            f"{method}: no row of its scores file matches any of the {missing} evaluated faces "
+            "(paths are joined after resolving them against the current folder)"
+        )
     if missing:
         _progress(f"{method}: {missing} of {len(qualities)} faces have no quality (ranked lowest)")
     return qualities

@@ -28,16 +28,29 @@ from fiqa_cli.choices import (
 )
 from fiqa_cli.errors import FiqaError
 
+# The shell's codes for a process ended by SIGINT and by SIGPIPE (128 + signal number).
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
 
 class FiqaCommand(click.Command):
     """A command whose expected failures (`FiqaError`) end as one `Error: ...` line and exit
-    1, in this one place, instead of a catch list in each command."""
+    1, in this one place, instead of a catch list in each command. Ctrl-C exits 130 and a
+    closed output pipe (`fiqa score ... | head`) 141, as the signals themselves would."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except FiqaError as error:
             raise click.ClickException(str(error)) from None
+        except KeyboardInterrupt:
+            click.echo("fiqa: interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            from fiqa_cli.runtime.output_file import discard_stdout
+
+            discard_stdout()
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
 
 
 _DETECTOR_HELP = "auto: SCRFD if a local model exists, else MTCNN; none: inputs are aligned crops."

@@ -6,7 +6,6 @@ Ray is an optional extra: it is imported only when the command runs.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from fiqa_cli.commands.options import (
     faces_option,
     model_option,
 )
-from fiqa_cli.runtime.inputs import expand_inputs
+from fiqa_cli.runtime.inputs import expand_inputs, stdin_bytes
 
 if TYPE_CHECKING:
     from fiqa_cli.runtime.build import Scoring
@@ -88,7 +87,7 @@ def ray_score(
     recipe = ray_scoring.scorer_recipe(
         scoring.model, scoring.detector, faces=faces, batch_size=scoring.batch_size
     )
-    items = list(expand_inputs(inputs, sys.stdin))
+    items = list(expand_inputs(inputs, stdin_bytes(inputs)))
     if not items:
         raise click.ClickException("no inputs to score")
     started_here = not ray.is_initialized()

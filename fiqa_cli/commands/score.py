@@ -1,11 +1,13 @@
 """`fiqa score`: quality scores for face photos, one row per input (or per face).
 
 Exit codes: 0 the run completed (per-input failures are rows), 1 fatal (model, detector,
-device or output unusable), 2 usage, 3 `--fail-under` not met by some input.
+device or output unusable, the output full or locked), 2 usage, 3 `--fail-under` not met by
+some input, 130 interrupted (SIGINT), 141 the output pipe closed (SIGPIPE).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.choices import TENSORRT_DEVICE
+from fiqa_cli.choices import DEFAULT_MAX_PIXELS, TENSORRT_DEVICE
 from fiqa_cli.commands.options import (
     FiqaCommand,
     batch_size_option,
@@ -23,7 +25,15 @@ from fiqa_cli.commands.options import (
     faces_option,
     model_option,
 )
-from fiqa_cli.runtime.inputs import STDIN, InputItem, expand_inputs, in_shard, parse_shard
+from fiqa_cli.runtime.inputs import (
+    STDIN,
+    InputItem,
+    expand_inputs,
+    in_shard,
+    parse_shard,
+    stdin_bytes,
+)
+from fiqa_cli.runtime.output_file import open_output
 from fiqa_cli.runtime.rows import (
     FORMATS,
     OK,
@@ -88,10 +98,19 @@ def _provider_options_option(provider: str, help: str):
     type=click.Path(path_type=Path, file_okay=False),
     help="Write the aligned crops the model saw to this folder.",
 )
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Pixel budget per image, checked on its header before decoding: a larger image "
+    "gets an `unreadable` row.",
+)
 @click.option("--resume", is_flag=True, help="With --out FILE: skip inputs already in it, append.")
 @click.option(
     "--fail-under",
     type=float,
+    callback=lambda ctx, param, value: _finite(value),
     help="Exit 3 when any input has no scored face with quality at or above this value.",
 )
 @click.option(
@@ -116,6 +135,7 @@ def score(
     cuda_options: dict[str, str],
     tensorrt_options: dict[str, str],
     save_crops: Path | None,
+    max_pixels: int,
     resume: bool,
     fail_under: float | None,
     shard: tuple[int, int] | None,
@@ -131,6 +151,7 @@ def score(
     if inputs.count(STDIN) > 1:
         raise click.UsageError("'-' (stdin) may be given only once")
     fmt = format_for(out, fmt)
+    stdin = stdin_bytes(inputs)
 
     def notice(message: str) -> None:
         if not quiet:
@@ -165,21 +186,23 @@ def score(
         batch_size=scoring.batch_size,
         workers=workers,
         crops_dir=save_crops,
+        max_pixels=max_pixels,
         warn=lambda message: notice(f"warning: {message}"),
     )
-    answered = _answered_before(Path(out), fmt) if resume else {}
-    answer_each = STDIN in inputs
-    items = (
-        item
-        for item in expand_inputs(inputs, sys.stdin)
-        if item.path not in answered and (shard is None or in_shard(item.path, *shard))
-    )
-    # Counts, not a table of every input: memory must not grow with the number of inputs.
-    gate = _FailUnderCount(fail_under)
-    for quality in answered.values():
-        gate.add(quality)
-    write_header = not (resume and _has_content(out))
-    with _open_output(out, resume) as stream:
+    # The output is locked before a resumed run reads what it holds.
+    with open_output(out, append=resume) as stream:
+        answered = _answered_before(Path(out), fmt) if resume else {}
+        answer_each = STDIN in inputs
+        items = (
+            item
+            for item in expand_inputs(inputs, stdin)
+            if item.path not in answered and (shard is None or in_shard(item.path, *shard))
+        )
+        # Counts, not a table of every input: memory must not grow with the number of inputs.
+        gate = _FailUnderCount(fail_under)
+        for quality in answered.values():
+            gate.add(quality)
+        write_header = not (resume and _has_content(out))
         writer = RowWriter(stream, fmt, write_header=write_header)
         with _progress(items, answer_each or quiet) as shown_items:
             for rows in scorer.score(shown_items, answer_each=answer_each):
@@ -223,6 +246,12 @@ def _shard(value: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(str(error)) from None
 
 
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, not {value}")
+    return value
+
+
 def _answered_before(out: Path, fmt: str) -> dict[str, float | None]:
     try:
         return prepare_resume(out, fmt)
@@ -234,20 +263,6 @@ def _answered_before(out: Path, fmt: str) -> dict[str, float | None]:
 
 def _has_content(out: str) -> bool:
     return out != "-" and Path(out).is_file() and Path(out).stat().st_size > 0
-
-
-def _open_output(out: str, append: bool):
-    # surrogateescape writes file names that are not UTF-8 back as the bytes they were,
-    # instead of failing the run on them.
-    if out == "-":
-        sys.stdout.reconfigure(errors="surrogateescape")
-        return nullcontext(sys.stdout)
-    try:
-        return open(  # noqa: SIM115 - the caller's `with` closes it
-            out, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline=""
-        )
-    except OSError as error:
-        raise click.ClickException(f"cannot write {out}: {error.strerror}") from None
 
 
 def _progress(items: Iterable[InputItem], hidden: bool):

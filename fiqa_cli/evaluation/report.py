@@ -28,8 +28,8 @@ from fiqa_cli.errors import FiqaError
 from fiqa_cli.evaluation.edc import EdcCurve
 from fiqa_cli.evaluation.plot import plot_edc
 from fiqa_cli.evaluation.results import MethodResult
+from fiqa_cli.runtime.crop_files import crop_name
 from fiqa_cli.runtime.decode import DecodeError, read_image
-from fiqa_cli.runtime.pipeline import crop_file_name
 from fiqa_cli.runtime.rows import COLUMNS, OK, read_rows
 
 MAX_REPORT_BYTES = 20 * 2**20
@@ -91,7 +91,7 @@ class _Thumbnails:
     def _face_image(self, row: dict[str, object]) -> np.ndarray:
         path = str(row["path"])
         if self.crops_dir is not None and row["face"] is not None:
-            crop = self.crops_dir / crop_file_name(path, int(row["face"]))
+            crop = self.crops_dir / crop_name(path, int(row["face"]))
             if crop.is_file():
                 return read_image(crop)
         image = read_image(path)

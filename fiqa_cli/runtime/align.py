@@ -14,22 +14,23 @@ from fiqa_cli.runtime.boxes import transform_points
 # Warping straight from a much larger face aliases (bilinear sampling skips pixels), so a
 # face more than this many times the crop size is first shrunk with area averaging.
 _MAX_DIRECT_SHRINK = 2.0
+# insightface calls scikit-image's SimilarityTransform.estimate, deprecated in 0.26; the
+# warning would reach every user's stderr (under -q too) and says nothing about their run.
+# One filter for the process: warnings.catch_warnings is not thread-safe, and alignment runs
+# in several worker threads at once.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"insightface\.utils\.face_align")
 
 
 def align_face(image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Warp the face with `landmarks` (5x2: eyes, nose, mouth corners) to a 112x112 BGR crop."""
     points = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
-    with warnings.catch_warnings():
-        # insightface calls scikit-image's SimilarityTransform.estimate, deprecated in 0.26;
-        # the warning would reach every user's stderr and says nothing about their run.
-        warnings.simplefilter("ignore", FutureWarning)
-        to_crop = face_align.estimate_norm(points, INPUT_SIZE)
-        shrink = 1.0 / float(np.sqrt(abs(np.linalg.det(to_crop[:, :2]))))
-        if shrink > _MAX_DIRECT_SHRINK:
-            image_bgr, points = _prescale_region(
-                image_bgr, points, to_crop, _MAX_DIRECT_SHRINK / shrink
-            )
-        return face_align.norm_crop(image_bgr, points, image_size=INPUT_SIZE)
+    to_crop = face_align.estimate_norm(points, INPUT_SIZE)
+    shrink = 1.0 / float(np.sqrt(abs(np.linalg.det(to_crop[:, :2]))))
+    if shrink > _MAX_DIRECT_SHRINK:
+        image_bgr, points = _prescale_region(
+            image_bgr, points, to_crop, _MAX_DIRECT_SHRINK / shrink
+        )
+    return face_align.norm_crop(image_bgr, points, image_size=INPUT_SIZE)
 
 
 def _prescale_region(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fiqa_cli.choices import DEFAULT_MAX_PIXELS
 from fiqa_cli.errors import FiqaError
+from fiqa_cli.runtime.image_header import HeaderError, image_size
+from fiqa_cli.runtime.input_file import InputFileError, read_input_bytes
 
 # JPEG cannot carry alpha, but it can carry EXIF orientation and CMYK, which IMREAD_COLOR
 # handles; other formats are read unchanged so that alpha and 16-bit depth are ours to convert.
@@ -17,42 +19,57 @@ _JPEG_START_OF_SCAN = b"\xff\xda"
 _JPEG_END_OF_IMAGE = b"\xff\xd9"
 # Transparent pixels become white, the usual background of an ID photo.
 _ALPHA_BACKGROUND = 255.0
+_COMPOSITE_ROWS = 256
+
+# Why a file does not decode is said in its row; OpenCV's own log lines would only add noise
+# on stderr (under -q too).
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 class DecodeError(FiqaError):
     """The file exists as an input but holds no decodable image; the message says why."""
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read `path` as an HxWx3 uint8 BGR image, upright per its EXIF orientation."""
-    data = _read_bytes(Path(path))
+def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read `path` as an HxWx3 uint8 BGR image, upright per its EXIF orientation; an image
+    of more than `max_pixels` pixels is refused from its header, before decoding."""
+    # Reading bytes ourselves (not cv2.imread) works for non-ASCII paths on every platform,
+    # lets missing files and permission problems be told apart, and never blocks.
+    try:
+        data = read_input_bytes(path)
+    except InputFileError as error:
+        raise DecodeError(str(error)) from None
     if not data:
         raise DecodeError("empty file (0 bytes)")
+    _check_pixel_budget(data, max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8)
-    if data.startswith(_JPEG_MAGIC):
-        if _jpeg_is_truncated(data):
-            raise DecodeError("truncated JPEG (no end-of-image marker after the image data)")
-        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    else:
-        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    try:
+        if data.startswith(_JPEG_MAGIC):
+            if _jpeg_is_truncated(data):
+                raise DecodeError("truncated JPEG (no end-of-image marker after the image data)")
+            image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        else:
+            image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # OpenCV's own checks (its pixel limit, bad parameters in a header)
+        image = None
     if image is None or image.size == 0:
         raise DecodeError("not a decodable image (corrupt file or unsupported format)")
     return _to_bgr8(image)
 
 
-def _read_bytes(path: Path) -> bytes:
-    # Reading bytes ourselves (not cv2.imread) works for non-ASCII paths on every platform
-    # and lets missing files and permission problems be told apart.
+def _check_pixel_budget(data: bytes, max_pixels: int) -> None:
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DecodeError("file not found") from None
-    except IsADirectoryError:
-        raise DecodeError("is a directory, not an image file") from None
-    except PermissionError:
-        raise DecodeError("permission denied") from None
-    except OSError as error:
-        raise DecodeError(f"cannot read file: {error.strerror or error}") from None
+        size = image_size(data)
+    except HeaderError as error:
+        raise DecodeError(str(error)) from None
+    if size is None:
+        raise DecodeError("not a decodable image (corrupt file or unsupported format)")
+    width, height = size
+    if width * height > max_pixels:
+        raise DecodeError(
+            f"image is {width}x{height} ({width * height / 1e6:.1f} megapixels), over the "
+            f"pixel budget of {max_pixels} (--max-pixels)"
+        )
 
 
 def _jpeg_is_truncated(data: bytes) -> bool:
@@ -81,7 +98,8 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        return np.round(image.astype(np.float32) / 257.0).astype(np.uint8)
+        # round(x / 257) for every x, without a float copy of the image (4 bytes a sample).
+        return cv2.convertScaleAbs(image, alpha=1.0 / 257.0)
     if np.issubdtype(image.dtype, np.floating):  # HDR/EXR/float TIFF, nominally in [0, 1]
         return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
     info = np.iinfo(image.dtype)
@@ -90,6 +108,12 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def _composite_alpha(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    weight = alpha.astype(np.float32)[:, :, None] / 255.0
-    blended = bgr.astype(np.float32) * weight + _ALPHA_BACKGROUND * (1.0 - weight)
-    return np.round(blended).astype(np.uint8)
+    # A band of rows at a time: float copies of a whole large image would cost 40 bytes a
+    # pixel, more than the decoded image itself.
+    out = np.empty(bgr.shape, np.uint8)
+    for start in range(0, len(bgr), _COMPOSITE_ROWS):
+        rows = slice(start, start + _COMPOSITE_ROWS)
+        weight = alpha[rows].astype(np.float32)[:, :, None] / 255.0
+        blended = bgr[rows].astype(np.float32) * weight + _ALPHA_BACKGROUND * (1.0 - weight)
+        out[rows] = np.round(blended)
+    return out

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-from collections.abc import Iterable, Iterator
+import stat
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
-from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES, is_image_file
+from fiqa_cli.errors import FiqaError
+from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES
 
 STDIN = "-"
+# Far above any path the OS accepts (PATH_MAX is 4096): a longer stdin line is no path, and
+# reading it whole would let one endless line (`fiqa score - < /dev/zero`) take all memory.
+MAX_STDIN_LINE_BYTES = 64 * 1024
+# How much of such a line its row shows as its path.
+_SHOWN_LINE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -22,18 +31,31 @@ class InputItem:
     problem: str | None = None
 
 
-def expand_inputs(arguments: Iterable[str], stdin: TextIO) -> Iterator[InputItem]:
+def expand_inputs(arguments: Iterable[str], stdin: BinaryIO) -> Iterator[InputItem]:
     """Files as given, directories as their images (recursive, sorted), `-` as stdin lines.
 
-    stdin is read one line at a time so that each path is answered as soon as it arrives.
+    stdin is read as bytes, one line at a time, so that each path is answered as soon as it
+    arrives and names that are not UTF-8 keep their bytes (surrogateescape, as in the folder
+    walk). Whatever an argument is, it becomes items: a path that cannot even be looked at
+    (too long, in an unreadable folder) is an item whose row says why.
     """
     for argument in arguments:
         if argument == STDIN:
             yield from _stdin_items(stdin)
-        elif Path(argument).is_dir():
+        elif _is_directory(argument):
             yield from _directory_items(Path(argument))
         else:
             yield InputItem(argument)
+
+
+def stdin_bytes(arguments: Iterable[str]) -> BinaryIO:
+    """The process's stdin as bytes; a FiqaError when `-` asks for it and it is closed
+    (`fiqa score - <&-`), before anything is scored."""
+    if sys.stdin is not None:
+        return sys.stdin.buffer
+    if STDIN in arguments:
+        raise FiqaError("'-' reads input paths from stdin, but stdin is closed")
+    return io.BytesIO()
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -57,30 +79,58 @@ def in_shard(path: str, index: int, count: int) -> bool:
     return int.from_bytes(digest[:8], "big") % count == index - 1
 
 
-def _stdin_items(stdin: TextIO) -> Iterator[InputItem]:
-    for line in iter(stdin.readline, ""):
-        path = line.rstrip("\r\n")
+def _is_directory(argument: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(argument).st_mode)
+    except (OSError, ValueError):  # reading it will say what is wrong, in its row
+        return False
+
+
+def _stdin_items(stdin: BinaryIO) -> Iterator[InputItem]:
+    while line := stdin.readline(MAX_STDIN_LINE_BYTES + 1):
+        if len(line) > MAX_STDIN_LINE_BYTES and not line.endswith(b"\n"):
+            _skip_rest_of_line(stdin)
+            shown = line[:_SHOWN_LINE_CHARS].decode("utf-8", "surrogateescape")
+            problem = f"stdin line longer than {MAX_STDIN_LINE_BYTES} bytes: not a path"
+            yield InputItem(f"{shown}...", problem=problem)
+            continue
+        path = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
         if path.strip():
             yield InputItem(path)
 
 
+def _skip_rest_of_line(stdin: BinaryIO) -> None:
+    while (chunk := stdin.readline(MAX_STDIN_LINE_BYTES)) and not chunk.endswith(b"\n"):
+        pass
+
+
 def _directory_items(directory: Path) -> Iterator[InputItem]:
-    images = sorted(_walk_images(directory), key=lambda path: path.relative_to(directory).parts)
-    if not images:
+    unlisted: list[OSError] = []
+    items = [InputItem(str(path)) for path in _walk_images(directory, unlisted.append)]
+    items += [
+        InputItem(error.filename, problem=f"cannot list folder: {error.strerror}")
+        for error in unlisted
+    ]
+    if not items:
         suffixes = " ".join(sorted(IMAGE_SUFFIXES))
         yield InputItem(str(directory), problem=f"directory has no image files ({suffixes})")
-    for path in images:
-        yield InputItem(str(path))
+    yield from sorted(items, key=lambda item: Path(item.path).relative_to(directory).parts)
 
 
-def _walk_images(directory: Path) -> Iterator[Path]:
-    """Images below `directory`, following symlinked folders (datasets are often assembled
-    from links) but entering each real folder once, so a link cycle cannot loop."""
+def _walk_images(directory: Path, on_error: Callable[[OSError], None]) -> Iterator[Path]:
+    """Entries with an image suffix below `directory`, following symlinked folders (datasets
+    are often assembled from links) but entering each real folder once, so a link cycle
+    cannot loop. Entries that are no regular file (a FIFO, a device, a broken link) are kept:
+    reading them gives their row. Folders that cannot be listed go to `on_error`."""
     seen: set[str] = set()
-    for folder, subfolders, files in os.walk(directory, followlinks=True):
+    for folder, subfolders, files in os.walk(directory, followlinks=True, onerror=on_error):
         real = os.path.realpath(folder)
         if real in seen:
             subfolders.clear()
             continue
         seen.add(real)
-        yield from (path for path in map(Path(folder).joinpath, files) if is_image_file(path))
+        yield from (
+            path
+            for path in map(Path(folder).joinpath, files)
+            if path.suffix.lower() in IMAGE_SUFFIXES
+        )

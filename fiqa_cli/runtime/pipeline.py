@@ -9,18 +9,19 @@ OpenCV release the GIL while they compute).
 
 from __future__ import annotations
 
-import hashlib
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from fiqa_cli.choices import LARGEST_FACE
+from fiqa_cli.choices import DEFAULT_MAX_PIXELS, LARGEST_FACE
 from fiqa_cli.model_contract import INPUT_SIZE
+from fiqa_cli.runtime.crop_files import CropSaveError, save_crop
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.detect import Detector, Face
 from fiqa_cli.runtime.faces import NO_FACE_MESSAGE, aligned_faces
@@ -53,6 +54,7 @@ class Scorer:
         batch_size: int = 64,
         workers: int = 1,
         crops_dir: Path | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         warn: Callable[[str], None] = lambda message: None,
     ):
         """`faces`: largest, central or all (`fiqa_cli.runtime.face_choice`).
@@ -66,6 +68,7 @@ class Scorer:
         self._batch_size = batch_size
         self._workers = workers
         self._crops_dir = crops_dir
+        self._max_pixels = max_pixels
         self._warn = warn
 
     def score(self, items: Iterable[InputItem], *, answer_each: bool) -> Iterator[list[Row]]:
@@ -128,7 +131,7 @@ class Scorer:
         if item.problem is not None:
             return [Row(item.path, UNREADABLE, message=item.problem)]
         try:
-            image = read_image(item.path)
+            image = read_image(item.path, self._max_pixels)
         except DecodeError as error:
             return [Row(item.path, UNREADABLE, message=str(error))]
         except Exception as error:  # one bad input must not end a run of thousands
@@ -141,9 +144,7 @@ class Scorer:
         except Exception as error:  # one bad input must not end a run of thousands
             return [Row(path, ERROR, message=f"{type(error).__name__}: {error}")]
         if self._crops_dir is not None:
-            for slot in slots:
-                if isinstance(slot, _FaceCrop):
-                    self._save_crop(path, slot)
+            slots = [self._with_saved_crop(path, slot) for slot in slots]
         return slots
 
     def _face_slots(self, path: str, image: np.ndarray) -> list[_Slot]:
@@ -176,9 +177,17 @@ class Scorer:
         resized = cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
         return _FaceCrop(resized, 0, None, message)
 
-    def _save_crop(self, path: str, slot: _FaceCrop) -> None:
-        encoded = cv2.imencode(".png", slot.crop)[1]
-        (self._crops_dir / crop_file_name(path, slot.face_index)).write_bytes(encoded.tobytes())
+    def _with_saved_crop(self, path: str, slot: _Slot) -> _Slot:
+        """The slot, its crop written to --save-crops; a crop that cannot be written is a
+        warning on the input's row, not the end of the run."""
+        if not isinstance(slot, _FaceCrop):
+            return slot
+        try:
+            save_crop(self._crops_dir, path, slot.face_index, slot.crop)
+        except CropSaveError as error:
+            self._warn(f"{path}: {error}")
+            return replace(slot, message="; ".join(filter(None, (slot.message, str(error)))))
+        return slot
 
     def _finish(self, pending: list[_Prepared]) -> Iterator[list[Row]]:
         crops = [slot.crop for _, slots in pending for slot in slots if isinstance(slot, _FaceCrop)]
@@ -193,22 +202,16 @@ class Scorer:
             ]
 
 
-def crop_file_name(path: str, face_index: int) -> str:
-    """The name `--save-crops` gives the aligned crop of face `face_index` of input `path`."""
-    # The hash of the full input path keeps crops of same-named files apart and gives the
-    # same name again on a resumed run.
-    digest = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:10]
-    return f"{Path(path).stem}_{digest}_face{face_index}.png"
-
-
 def _scored_row(path: str, slot: _FaceCrop, quality: float) -> Row:
     face = slot.face
+    # NaN would pass every --fail-under comparison and is not JSON: the model failed here.
+    finite = math.isfinite(quality)
     return Row(
         path,
-        OK,
+        OK if finite else ERROR,
         face=slot.face_index,
-        quality=quality,
+        quality=quality if finite else None,
         det_score=None if face is None else face.score,
         bbox=None if face is None else face.bbox,
-        message=slot.message,
+        message=slot.message if finite else f"the model returned a non-finite quality ({quality})",
     )

@@ -8,6 +8,7 @@ model lacks. The graph must have the contract's input and quality output.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +27,21 @@ _EXPECTED = (
 )
 
 
+# Input sizes a face crop model can sensibly take; the contract's is 112.
+_INPUT_SIZES = range(16, 1025)
+
+
 class ModelError(ModelFileError):
     """The model file is missing, not ONNX, or does not follow the model contract."""
 
 
 class QualityModel:
-    """Maps aligned 112x112 BGR face crops to the model's raw quality scores."""
+    """Maps aligned 112x112 BGR face crops to the model's raw quality scores.
+
+    The whole contract (graph input and output, every preprocessing property, one quality per
+    crop) is checked here, when the model is loaded, so that `score`, `doctor`, `evaluate` and
+    `ray-score` refuse a bad model at once with its reason instead of failing on the first
+    batch."""
 
     def __init__(self, path: Path, providers: Providers, options: ort.SessionOptions | None = None):
         self.path = Path(path)
@@ -46,14 +56,18 @@ class QualityModel:
             device_id = int(cuda_options.get("device_id", 0))
             self._device_runner = DeviceBufferRunner(self._session, "cuda", device_id)
         metadata = self._session.get_modelmeta().custom_metadata_map
-        self.input_size = int(metadata.get(contract.META_INPUT_SIZE, contract.INPUT_SIZE))
+        self.input_size = _read_input_size(metadata, self.path)
         self.color_order = metadata.get(contract.META_COLOR_ORDER, contract.COLOR_ORDER)
         if self.color_order not in ("RGB", "BGR"):
             raise ModelError(f"{self.path}: unsupported colour order {self.color_order!r}")
-        self.pixel_scale = float(metadata.get(contract.META_PIXEL_SCALE, contract.PIXEL_SCALE))
+        self.pixel_scale = _read_pixel_scale(metadata, self.path)
         self.mean = _read_triplet(metadata, contract.META_MEAN, contract.MEAN, self.path)
         self.std = _read_triplet(metadata, contract.META_STD, contract.STD, self.path)
+        if not np.all(self.std != 0):
+            raise ModelError(f"{self.path}: metadata {contract.META_STD} holds a zero")
         self.metadata = dict(metadata)
+        self._check_input_size()
+        self._check_one_quality_per_crop()
 
     @property
     def active_providers(self) -> list[str]:
@@ -76,6 +90,37 @@ class QualityModel:
             )
         # A graph exported with a fixed batch size is run that many crops at a time.
         self._max_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+        self._fixed_sides = [dim for dim in shape[2:] if isinstance(dim, int)]
+        quality = next(n for n in self._session.get_outputs() if n.name == contract.QUALITY_OUTPUT)
+        per_crop = quality.shape[1:] if quality.shape else None
+        if per_crop is None or any(isinstance(dim, int) and dim != 1 for dim in per_crop):
+            raise ModelError(
+                f"{self.path}: output '{contract.QUALITY_OUTPUT}' has shape {quality.shape}; "
+                f"{_EXPECTED}"
+            )
+
+    def _check_input_size(self) -> None:
+        if any(side != self.input_size for side in self._fixed_sides):
+            raise ModelError(
+                f"{self.path}: its input takes {'x'.join(map(str, self._fixed_sides))} crops but "
+                f"its metadata says {contract.META_INPUT_SIZE}={self.input_size}; {_EXPECTED}"
+            )
+
+    def _check_one_quality_per_crop(self) -> None:
+        """One blank crop through the model: shapes a graph leaves symbolic are only known by
+        running it."""
+        batch = self._max_batch or 1
+        blank = np.zeros((batch, 3, self.input_size, self.input_size), np.float32)
+        try:
+            output = np.asarray(self._run(blank))
+        except Exception as error:  # onnxruntime raises its own types, not one base
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ModelError(f"{self.path}: fails on a blank crop ({first_line})") from None
+        if output.size != batch:
+            raise ModelError(
+                f"{self.path}: gives {output.size} quality values for {batch} crop(s) (output "
+                f"shape {list(output.shape)}); {_EXPECTED}"
+            )
 
     def preprocess(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
         """Crops (HxWx3 uint8 BGR) to the float32 NCHW tensor the model expects."""
@@ -161,6 +206,33 @@ class _Binding:
     quality_index: int
 
 
+def _read_input_size(metadata: dict[str, str], path: Path) -> int:
+    text = metadata.get(contract.META_INPUT_SIZE, str(contract.INPUT_SIZE))
+    try:
+        size = int(text)
+    except ValueError:
+        size = None
+    if size not in _INPUT_SIZES:
+        raise ModelError(
+            f"{path}: metadata {contract.META_INPUT_SIZE}={text!r} is not a crop side in pixels "
+            f"({_INPUT_SIZES.start} to {_INPUT_SIZES.stop - 1})"
+        )
+    return size
+
+
+def _read_pixel_scale(metadata: dict[str, str], path: Path) -> float:
+    text = metadata.get(contract.META_PIXEL_SCALE, str(contract.PIXEL_SCALE))
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise ModelError(
+            f"{path}: metadata {contract.META_PIXEL_SCALE}={text!r} is not a positive number"
+        )
+    return scale
+
+
 def _read_triplet(
     metadata: dict[str, str], key: str, default: tuple[float, ...], path: Path
 ) -> np.ndarray:
@@ -168,7 +240,9 @@ def _read_triplet(
         return np.asarray(default, dtype=np.float32)
     try:
         values = np.asarray(json.loads(metadata[key]), dtype=np.float32).reshape(3)
-    except (ValueError, TypeError):
+        if not np.all(np.isfinite(values)):
+            raise ValueError
+    except (ValueError, TypeError, RecursionError):
         raise ModelError(
             f"{path}: metadata {key}={metadata[key]!r} is not a JSON list of 3 numbers"
         ) from None

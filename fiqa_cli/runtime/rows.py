@@ -21,6 +21,12 @@ OK, NO_FACE, UNREADABLE, ERROR = "ok", "no_face", "unreadable", "error"
 QUALITY_DECIMALS = 6
 DET_SCORE_DECIMALS = 4
 BOX_DECIMALS = 1
+# A message is one line of text for a person; exception text can be far longer.
+MAX_MESSAGE_CHARS = 2000
+# What a cell of a file fiqa wrote can hold: a path from the command line is under 128 KiB
+# (the OS's limit on one argument), one from stdin under 64 KiB, a message under 2000
+# characters; Python's default 128 KiB limit would refuse the longest paths.
+_MAX_CELL_CHARS = 1024 * 1024
 # How a row read back turns its numeric columns from CSV text into numbers.
 NUMBER_COLUMNS = {
     "face": int,
@@ -50,9 +56,15 @@ class Row:
             self.status,
             _rounded(self.det_score, DET_SCORE_DECIMALS),
             *box,
-            self.message,
+            _capped(self.message),
         ]
         return dict(zip(COLUMNS, values, strict=True))
+
+
+def _capped(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[: MAX_MESSAGE_CHARS - 3] + "..."
 
 
 def _rounded(value: float | None, decimals: int) -> float | None:
@@ -99,8 +111,16 @@ class RowWriter:
 
 def _csv_text(records: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writerows({k: "" if v is None else v for k, v in record.items()} for record in records)
+    plain = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    # The csv module quotes only the line terminator's characters: a carriage return in a
+    # file name must be quoted too, or a reader splits the row there.
+    quoted = csv.DictWriter(
+        buffer, fieldnames=columns, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC
+    )
+    for record in records:
+        cells = {k: "" if v is None else v for k, v in record.items()}
+        has_return = any(isinstance(v, str) and "\r" in v for v in cells.values())
+        (quoted if has_return else plain).writerow(cells)
     return buffer.getvalue()
 
 
@@ -116,7 +136,9 @@ def read_rows(
 
     `other_columns` also accepts files with more columns than `COLUMNS` (`fiqa best` output,
     later score formats) and keeps them as written: CSV text, JSONL values."""
-    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    # newline="": a carriage return inside a quoted cell is part of a file name.
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as stream:
+        text = stream.read()
     if format_for(str(path), fmt) == "csv":
         return _csv_rows(text, path, other_columns)
     return _jsonl_rows(text, path, other_columns)
@@ -125,23 +147,29 @@ def read_rows(
 def _csv_rows(text: str, path: Path, other_columns: bool) -> list[dict[str, object]]:
     if not text:
         return []
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_CELL_CHARS))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = tuple(reader.fieldnames or ())
     if not (set(COLUMNS) <= set(header) if other_columns else header == COLUMNS):
         raise ScoreFileError(f"{path}: first line is not the fiqa CSV header {','.join(COLUMNS)}")
-    return [
-        _typed(record, f"{path}:{number}", other_columns)
-        for number, record in enumerate(reader, start=2)
-    ]
+    try:
+        return [
+            _typed(record, f"{path}:{number}", other_columns)
+            for number, record in enumerate(reader, start=2)
+        ]
+    except csv.Error as error:
+        raise ScoreFileError(f"{path}:{reader.line_num}: not a fiqa score row ({error})") from None
 
 
 def _jsonl_rows(text: str, path: Path, other_columns: bool) -> list[dict[str, object]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a row: str.splitlines() would also split at characters that JSON leaves
+    # unescaped in a file name (U+2028, U+0085, ...).
+    for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
                 raise ScoreFileError(f"{path}:{number}: not a fiqa score row") from None
             rows.append(_typed(record, f"{path}:{number}", other_columns))
     return rows
@@ -156,6 +184,8 @@ def _typed(record: object, where: str, other_columns: bool = False) -> dict[str,
         if not isinstance(row["path"], str) or not isinstance(row["status"], str):
             raise TypeError
         for column, convert in NUMBER_COLUMNS.items():
+            if isinstance(row[column], bool):  # JSON true/false are no numbers
+                raise TypeError
             row[column] = None if row[column] in (None, "") else convert(row[column])
     except (AttributeError, TypeError, ValueError):
         raise ScoreFileError(f"{where}: not a fiqa score row") from None

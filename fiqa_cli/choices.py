@@ -45,3 +45,7 @@ CUDA_FIX = "pip install --force-reinstall --no-deps onnxruntime-gpu"
 # `mobilefacenet_eval.onnx` (insightface's ArcFace models use std 127.5).
 FR_MEAN = 127.5
 FR_STD = 128.0
+
+# `fiqa best --group-by`: which frames compete for one best shot.
+GROUP_BY_FOLDER, GROUP_BY_VIDEO, GROUP_BY_NONE = "folder", "video", "none"
+GROUP_BYS = (GROUP_BY_FOLDER, GROUP_BY_VIDEO, GROUP_BY_NONE)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from fiqa_cli.choices import ALL_FACES
+from fiqa_cli.choices import ALL_FACES, GROUP_BY_VIDEO, GROUP_BYS
 from fiqa_cli.commands.options import (
     FiqaCommand,
     batch_size_option,
@@ -20,14 +20,6 @@ from fiqa_cli.commands.options import (
     detector_option,
     device_option,
     model_option,
-)
-from fiqa_cli.runtime.decode import DecodeError
-from fiqa_cli.runtime.frames import (
-    GROUP_BY_VIDEO,
-    GROUP_BYS,
-    Sampling,
-    groups_from_arguments,
-    groups_from_lines,
 )
 from fiqa_cli.runtime.inputs import STDIN
 from fiqa_cli.runtime.output_file import open_output
@@ -133,6 +125,8 @@ def best(
     """
     from fiqa_cli.runtime.best_shot import BEST_COLUMNS, best_of_group, face_gate, save_kept
     from fiqa_cli.runtime.build import build_scoring
+    from fiqa_cli.runtime.decode import DecodeError
+    from fiqa_cli.runtime.frames import Sampling, groups_from_arguments, groups_from_lines
     from fiqa_cli.runtime.pipeline import Scorer
 
     if fps is not None and stride != 1:

@@ -16,14 +16,13 @@ from typing import TextIO
 import cv2
 import numpy as np
 
+from fiqa_cli.choices import GROUP_BY_NONE, GROUP_BY_VIDEO
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES, is_image_file
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".mjpeg"}
 )
-GROUP_BY_FOLDER, GROUP_BY_VIDEO, GROUP_BY_NONE = "folder", "video", "none"
-GROUP_BYS = (GROUP_BY_FOLDER, GROUP_BY_VIDEO, GROUP_BY_NONE)
 ALL_INPUTS_GROUP = "all"
 
 

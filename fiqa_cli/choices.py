@@ -8,7 +8,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # Only where a run's input shapes are known ahead (`fiqa score`): TensorRT builds an engine
 # per shape profile.
 TENSORRT_DEVICE = "tensorrt"
-DETECTORS = ("auto", "scrfd", "mtcnn")
+DETECTORS = ("auto", "scrfd", "mtcnn", "yunet")
 NO_DETECTOR = "none"  # the inputs are aligned crops already
 LARGEST_FACE = "largest"
 CENTRAL_FACE = "central"

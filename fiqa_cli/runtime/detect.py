@@ -26,6 +26,9 @@ DETECTION_MAX_SIDE = 1280
 # insightface packs name their detector det_<size>.onnx (buffalo_l: det_10g.onnx); the
 # standalone releases are scrfd_*.onnx. Other pack members (2d106det.onnx) are landmarkers.
 _SCRFD_NAME_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
+# What `auto` takes without a local SCRFD model (research-only licence, so never shipped).
+# MTCNN until YuNet + O-Net passes every test of issue 21: see README, "Detectors".
+AUTO_FALLBACK = "mtcnn"
 
 
 class DetectorError(Exception):
@@ -92,6 +95,14 @@ def find_scrfd_model() -> Path | None:
     return found[0] if found else None
 
 
+def auto_choice(model_path: Path | None = None) -> str:
+    """The detector `auto` takes: SCRFD when a model file is given or found, else
+    AUTO_FALLBACK."""
+    if model_path is not None or find_scrfd_model() is not None:
+        return "scrfd"
+    return AUTO_FALLBACK
+
+
 def create_detector(
     name: str = "auto",
     model_path: Path | None = None,
@@ -103,13 +114,13 @@ def create_detector(
     providers = providers or [CPU]
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
+    if name == "auto":
+        name = auto_choice(model_path)
     if name == "mtcnn":
         return _create_mtcnn(providers, options)
     if name == "yunet":
         return _create_yunet(providers, options)
     scrfd_path = Path(model_path) if model_path is not None else find_scrfd_model()
-    if scrfd_path is None and name == "auto":
-        return _create_mtcnn(providers, options)
     if scrfd_path is None:
         raise DetectorError(
             f"no SCRFD model found in {insightface_model_root()}: pass --detector-model PATH "

@@ -27,7 +27,10 @@ from fiqa_cli.choices import (
     TENSORRT_DEVICE,
 )
 
-_DETECTOR_HELP = "auto: SCRFD if a local model exists, else MTCNN; none: inputs are aligned crops."
+_DETECTOR_HELP = (
+    "auto: SCRFD if a local model exists, else MTCNN; yunet: YuNet's boxes with MTCNN's "
+    "landmarks, several times faster; none: inputs are aligned crops."
+)
 
 Command = TypeVar("Command", bound=Callable)
 

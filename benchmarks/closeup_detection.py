@@ -1,5 +1,5 @@
-"""Booth close-up detection benchmark (issue 7): how often each detector path finds a face
-that fills 50-90% of the frame, how well its landmarks agree with those found on the
+"""Booth close-up detection benchmark (issues 7 and 21): how often each detector path finds a
+face that fills 50-90% of the frame, how well its landmarks agree with those found on the
 uncropped photo, and what a detection costs.
 
 Close-ups are 400x480 crops of LFW devtrain photos, scaled so that the MTCNN face box of the
@@ -108,7 +108,10 @@ def _sample_photos(lfw_images: Path, count: int, seed: int) -> list[Photo]:
 
 
 def _detector_paths(models: Path) -> list[tuple[str, Detector]]:
-    paths: list[tuple[str, Detector]] = [("mtcnn", create_detector("mtcnn"))]
+    paths: list[tuple[str, Detector]] = [
+        ("mtcnn", create_detector("mtcnn")),
+        ("yunet (boxes) + O-Net (landmarks)", create_detector("yunet")),
+    ]
     for size, file_name in SCRFD_MODELS.items():
         model_path = models / file_name
         with_second_pass = create_detector("scrfd", model_path)

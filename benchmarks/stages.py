@@ -5,23 +5,25 @@ Each stage runs alone over the same LFW devtrain photos, warmed up on one input 
 session set-up is not counted as throughput:
 
 - decode;
-- detect (MTCNN and the two shared SCRFD models), both as one call at a time with every core
-  and as `fiqa score` runs it: one single-threaded session call per worker thread, a worker
-  per CPU;
+- detect (MTCNN, YuNet + O-Net and the two shared SCRFD models; `--detectors`), both as one
+  call at a time with every core and as `fiqa score` runs it: one single-threaded session call
+  per worker thread, a worker per CPU;
 - align;
 - inference of the default quality model and of seeded iresnet50/iresnet100 exports (their
   arithmetic, not trained weights; needs torch) at several batch sizes: the raw ceiling of
   each model in onnxruntime;
 - write (CSV rows to /dev/null).
 
-`fiqa score` then runs end to end in-process on the same photos (MTCNN, default workers and
-batch size, model loading included). Its throughput is given as a ratio to the slowest stage it
-contains, each stage measured in the pipeline's own configuration, and to the serial bound: the
-rate if the cores did each contained stage's work one after another (on a machine where all
-stages share the same cores, overlapping them cannot beat that bound). Cold start is the wall
-time of `fiqa score one.jpg --out -` as a fresh process.
+`fiqa score` then runs end to end in-process on the same photos, once with `--detector mtcnn`
+and once with `--detector yunet` (default workers and batch size, model loading included). Each
+throughput is given as a ratio to the slowest stage it contains, each stage measured in the
+pipeline's own configuration, and to the serial bound: the rate if the cores did each contained
+stage's work one after another (on a machine where all stages share the same cores, overlapping
+them cannot beat that bound). Cold start is the wall time of `fiqa score one.jpg --out -` as a
+fresh process, with the default detector and with each end-to-end one.
 
     python benchmarks/stages.py [--shared PATH] [--images N] [--archs iresnet50,iresnet100]
+        [--detectors mtcnn,yunet,scrfd 500m,scrfd 2.5g]
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ from fiqa_cli.runtime.quality_model import QualityModel
 from fiqa_cli.runtime.rows import OK, Row, RowWriter
 
 SCRFD_MODELS = {"scrfd 500m": "scrfd_500m_bnkps.onnx", "scrfd 2.5g": "scrfd_2.5g_bnkps.onnx"}
+DETECTION_STAGES = ("mtcnn", "yunet", *SCRFD_MODELS)
 BATCH_SIZES = (1, 8, 16, 32, 64)
-END_TO_END_DETECTOR = "mtcnn"
+END_TO_END_DETECTORS = ("mtcnn", "yunet")
 COLD_START_RUNS = 3
 # Crops timed per batch size for the large backbones (their batches are slow on a CPU).
 BACKBONE_CROPS = 64
@@ -79,11 +82,10 @@ def main() -> None:
 
     images = [read_image(path) for path in paths]
     results = [_timed("decode", paths, read_image, "images")]
-    pipeline_detector = f"detect {END_TO_END_DETECTOR} x{workers} workers"
-    for label, model_path in [("mtcnn", None)] + [
-        (label, args.shared / "models" / name) for label, name in SCRFD_MODELS.items()
-    ]:
-        name = "mtcnn" if model_path is None else "scrfd"
+    for label in args.detectors:
+        name, model_path = label, None
+        if label in SCRFD_MODELS:
+            name, model_path = "scrfd", args.shared / "models" / SCRFD_MODELS[label]
         alone = create_detector(name, model_path)
         results.append(_timed(f"detect {label}", images, alone.detect, "images"))
         pooled = create_detector(name, model_path, options=shared_cpu_options(threads=1))
@@ -106,30 +108,45 @@ def main() -> None:
             ]
     results.append(_write(paths))
 
-    end_to_end = _end_to_end(paths)
-    contained = [r for r in results if r.stage in ("decode", pipeline_detector, "align")]
-    contained += [r for r in results if r.stage in (pipeline_infer, "write")]
-    slowest = min(contained, key=lambda r: r.per_second)
-    # Crops per image converts the crop stages' costs to a cost per image.
-    crops_per_image = len(crops) / len(paths)
-    serial_seconds = sum(
-        (crops_per_image if r.unit == "crops" else 1.0) / r.per_second for r in contained
-    )
-    cold_starts = [_cold_start(paths[0]) for _ in range(COLD_START_RUNS)]
+    end_to_end = {detector: _end_to_end(paths, detector) for detector in END_TO_END_DETECTORS}
+    cold_starts = {
+        detector: [_cold_start(paths[0], detector) for _ in range(COLD_START_RUNS)]
+        for detector in (None, *END_TO_END_DETECTORS)
+    }
 
-    _print_results(results + [end_to_end])
+    _print_results(results + list(end_to_end.values()))
+    for detector, run in end_to_end.items():
+        pipeline_detector = f"detect {detector} x{workers} workers"
+        contained = [r for r in results if r.stage in ("decode", pipeline_detector, "align")]
+        contained += [r for r in results if r.stage in (pipeline_infer, "write")]
+        if len(contained) < 5:
+            print(f"\n{run.stage}: no ratios (the {detector} stage was not timed: --detectors)")
+            continue
+        slowest = min(contained, key=lambda r: r.per_second)
+        # Crops per image converts the crop stages' costs to a cost per image.
+        crops_per_image = len(crops) / len(paths)
+        serial_seconds = sum(
+            (crops_per_image if r.unit == "crops" else 1.0) / r.per_second for r in contained
+        )
+        print(
+            f"\n{run.stage}, end to end: {run.per_second:.1f} images/s with {workers} workers, "
+            f"batch {batch_size}\n"
+            f"  / slowest contained stage ({slowest.stage}, {slowest.per_second:.1f} "
+            f"{slowest.unit}/s): {run.per_second / slowest.per_second:.2f}\n"
+            f"  / serial bound of the contained stages ({1 / serial_seconds:.1f} images/s): "
+            f"{run.per_second * serial_seconds:.2f}"
+        )
+    first, second = (end_to_end[detector].per_second for detector in END_TO_END_DETECTORS[:2])
     print(
-        f"\nfiqa score, end to end: {end_to_end.per_second:.1f} images/s with {workers} workers, "
-        f"batch {batch_size}\n"
-        f"  / slowest contained stage ({slowest.stage}, {slowest.per_second:.1f} "
-        f"{slowest.unit}/s): {end_to_end.per_second / slowest.per_second:.2f}\n"
-        f"  / serial bound of the contained stages ({1 / serial_seconds:.1f} images/s): "
-        f"{end_to_end.per_second * serial_seconds:.2f}"
+        f"\n{END_TO_END_DETECTORS[1]} / {END_TO_END_DETECTORS[0]} end to end: {second / first:.2f}x"
     )
-    print(
-        f"\ncold start `fiqa score one.jpg --out -`: median {statistics.median(cold_starts):.2f} s "
-        f"of {COLD_START_RUNS} ({', '.join(f'{s:.2f}' for s in cold_starts)})"
-    )
+    for detector, seconds in cold_starts.items():
+        flag = f" --detector {detector}" if detector else " (default detector)"
+        print(
+            f"cold start `fiqa score one.jpg --out -`{flag}: median "
+            f"{statistics.median(seconds):.2f} s of {COLD_START_RUNS} "
+            f"({', '.join(f'{s:.2f}' for s in seconds)})"
+        )
     print(f"{len(paths)} LFW photos, {len(crops)} faces, {workers} usable CPUs")
 
 
@@ -143,7 +160,17 @@ def _parse_args() -> argparse.Namespace:
         default=["iresnet50", "iresnet100"],
         help="backbones to export (seeded) and time; '' for none",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--detectors",
+        type=lambda value: [label for label in value.split(",") if label],
+        default=list(DETECTION_STAGES),
+        help=f"detection stages to time, of {','.join(DETECTION_STAGES)}",
+    )
+    args = parser.parse_args()
+    unknown = set(args.detectors) - set(DETECTION_STAGES)
+    if unknown:
+        parser.error(f"unknown --detectors {', '.join(sorted(unknown))}")
+    return args
 
 
 def _timed(stage: str, inputs: Sequence, run: Callable, unit: str) -> StageResult:
@@ -202,19 +229,21 @@ def _write(paths: list[Path]) -> StageResult:
         )
 
 
-def _end_to_end(paths: list[Path]) -> StageResult:
+def _end_to_end(paths: list[Path], detector: str) -> StageResult:
     """`fiqa score` in-process, model and detector loading included, output discarded."""
-    arguments = ["--out", os.devnull, "--quiet", "--detector", END_TO_END_DETECTOR]
+    arguments = ["--out", os.devnull, "--quiet", "--detector", detector]
     score.main([str(paths[0]), *arguments], standalone_mode=False)
     start = time.perf_counter()
     score.main([*map(str, paths), *arguments], standalone_mode=False)
     return StageResult(
-        f"fiqa score ({END_TO_END_DETECTOR})", len(paths), time.perf_counter() - start, "images"
+        f"fiqa score ({detector})", len(paths), time.perf_counter() - start, "images"
     )
 
 
-def _cold_start(image: Path) -> float:
+def _cold_start(image: Path, detector: str | None) -> float:
     command = [sys.executable, "-m", "fiqa_cli", "score", str(image), "--out", "-", "--quiet"]
+    if detector is not None:
+        command += ["--detector", detector]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start

@@ -9,7 +9,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # per shape profile.
 TENSORRT_DEVICE = "tensorrt"
 AUTO_DETECTOR = "auto"
-DETECTORS = (AUTO_DETECTOR, "scrfd", "mtcnn")
+DETECTORS = (AUTO_DETECTOR, "scrfd", "mtcnn", "yunet")
 NO_DETECTOR = "none"  # the inputs are aligned crops already
 LARGEST_FACE = "largest"
 CENTRAL_FACE = "central"

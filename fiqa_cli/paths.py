@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 DEFAULT_MODEL_NAME = "fiqa_default.onnx"
+# The YuNet face detector of the OpenCV model zoo (MIT), shipped beside the quality model.
+YUNET_MODEL_NAME = "face_detection_yunet_2026may.onnx"
 
 
 def models_dir() -> Path:
@@ -17,6 +19,10 @@ def models_dir() -> Path:
 
 def default_model_path() -> Path:
     return models_dir() / DEFAULT_MODEL_NAME
+
+
+def yunet_model_path() -> Path:
+    return models_dir() / YUNET_MODEL_NAME
 
 
 def cache_dir() -> Path:

@@ -1,4 +1,4 @@
-"""Face detection and alignment on real photos, on every detector path (issues 2 and 7)."""
+"""Face detection and alignment on real photos, on every detector path (issues 2, 7 and 21)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def scrfd_model(shared_dir: Path) -> Path:
     return shared_dir / "models" / "scrfd_500m_bnkps.onnx"
 
 
-@pytest.fixture(scope="module", params=["mtcnn", "scrfd"])
+@pytest.fixture(scope="module", params=["mtcnn", "scrfd", "yunet"])
 def detector(request: pytest.FixtureRequest, scrfd_model: Path):
     model = scrfd_model if request.param == "scrfd" else None
     return create_detector(request.param, model)

@@ -51,3 +51,35 @@ def test_gpu_device_asked_but_missing_prints_the_fix(
     result = run_doctor("--model", random_onnx_model, "--device", device)
     assert result.exit_code == 1
     assert fix in result.output
+
+
+def test_detectors_found_and_the_one_auto_takes(
+    random_onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_dir: Path
+) -> None:
+    from fiqa_cli.paths import yunet_model_path
+    from fiqa_cli.runtime import detect
+
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path))
+    result = run_doctor("--model", random_onnx_model, "--device", "cpu")
+    assert f"YuNet detector: {yunet_model_path()}\n" in result.output
+    assert f"--detector auto takes: {detect.AUTO_FALLBACK} (" in result.output
+    pack = tmp_path / "models" / "buffalo_s"
+    pack.mkdir(parents=True)
+    (pack / "det_500m.onnx").write_bytes(
+        (shared_dir / "models" / "scrfd_500m_bnkps.onnx").read_bytes()
+    )
+    result = run_doctor("--model", random_onnx_model, "--device", "cpu")
+    assert f"--detector auto takes: scrfd ({pack / 'det_500m.onnx'})" in result.output
+
+
+def test_missing_yunet_is_a_problem_when_auto_takes_it(
+    random_onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path))
+    missing = tmp_path / "face_detection_yunet.onnx"
+    monkeypatch.setattr("fiqa_cli.commands.doctor.yunet_model_path", lambda: missing)
+    result = run_doctor("--model", random_onnx_model, "--device", "cpu")
+    assert f"YuNet detector: missing ({missing})" in result.output
+    monkeypatch.setattr("fiqa_cli.runtime.detect.AUTO_FALLBACK", "yunet")
+    result = run_doctor("--model", random_onnx_model, "--device", "cpu")
+    assert result.exit_code == 1 and "YuNet model" in result.output

@@ -53,7 +53,7 @@ class ScorerRecipe:
     wherever that node installed fiqa)."""
 
     model: bytes
-    detector: str  # scrfd, mtcnn (weights come with the package on every node) or none
+    detector: str  # scrfd, mtcnn or yunet (weights come with the package on every node), none
     detector_model: bytes | None
     faces: str  # largest, central or all
     batch_size: int

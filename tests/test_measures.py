@@ -13,14 +13,8 @@ from fiqa_cli.choices import CENTRAL_FACE
 from fiqa_cli.runtime.align import align_face
 from fiqa_cli.runtime.detect import Detector, Face, create_detector
 from fiqa_cli.runtime.face_choice import chosen_face_index
-from fiqa_cli.runtime.measures import (
-    GEOMETRIC,
-    MEASURE_NAMES,
-    NOT_ASSESSED,
-    Measure,
-    measure_face,
-    ofiq_score,
-)
+from fiqa_cli.runtime.measure_kinds import GEOMETRIC, MEASURE_NAMES, NOT_ASSESSED, Measure
+from fiqa_cli.runtime.measures import measure_face, ofiq_score
 
 PHOTOS = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "Abdullah/Abdullah_0001.jpg")
 # benchmarks/pose_estimates.py, SCRFD 2.5g, 40 LFW photos rotated by 5-20 degrees: roll

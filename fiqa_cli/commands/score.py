@@ -25,7 +25,9 @@ from fiqa_cli.commands.options import (
 )
 from fiqa_cli.runtime.inputs import STDIN, InputItem, expand_inputs, in_shard, parse_shard
 from fiqa_cli.runtime.rows import (
+    COLUMNS,
     FORMATS,
+    MEASURE_COLUMNS,
     OK,
     Row,
     RowWriter,
@@ -101,6 +103,13 @@ def _provider_options_option(provider: str, help: str):
     help="Score only shard K of N (1-based), chosen by a hash of each path: N jobs with the "
     "same inputs cover every input exactly once, whatever their order.",
 )
+@click.option(
+    "--measures",
+    "with_measures",
+    is_flag=True,
+    help="Add each face's component measures (inter-eye distance, pose, exposure, ...): a "
+    "native value and a 0-100 score each, -1 where not assessable; after the other columns.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notices on stderr.")
 def score(
     inputs: tuple[str, ...],
@@ -119,6 +128,7 @@ def score(
     resume: bool,
     fail_under: float | None,
     shard: tuple[int, int] | None,
+    with_measures: bool,
     quiet: bool,
 ) -> None:
     """Score face photos: INPUT is an image, a folder (searched recursively) or '-' for
@@ -165,6 +175,7 @@ def score(
         batch_size=scoring.batch_size,
         workers=workers,
         crops_dir=save_crops,
+        measures=with_measures,
         warn=lambda message: notice(f"warning: {message}"),
     )
     answered = _answered_before(Path(out), fmt) if resume else {}
@@ -179,8 +190,9 @@ def score(
     for quality in answered.values():
         gate.add(quality)
     write_header = not (resume and _has_content(out))
+    columns = COLUMNS + (MEASURE_COLUMNS if with_measures else ())
     with _open_output(out, resume) as stream:
-        writer = RowWriter(stream, fmt, write_header=write_header)
+        writer = RowWriter(stream, fmt, write_header=write_header, columns=columns)
         with _progress(items, answer_each or quiet) as shown_items:
             for rows in scorer.score(shown_items, answer_each=answer_each):
                 writer.write_input(rows)

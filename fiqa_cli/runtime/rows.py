@@ -6,14 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from fiqa_cli.errors import FiqaError
+from fiqa_cli.runtime.measure_kinds import MEASURE_NAMES, NOT_ASSESSED, Measure
 
 COLUMNS = ("path", "face", "quality", "status", "det_score", "x1", "y1", "x2", "y2", "message")
+# `fiqa score --measures`: each measure's native value, then its 0-100 score; after COLUMNS.
+MEASURE_COLUMNS = tuple(column for name in MEASURE_NAMES for column in (name, f"{name}_100"))
+# `fiqa score --profile`: the judgement of each row, after everything else.
+VERDICT_COLUMNS = ("verdict", "reasons")
+PASS, FAIL = "pass", "fail"
 FORMATS = ("csv", "jsonl")
 OK, NO_FACE, UNREADABLE, ERROR = "ok", "no_face", "unreadable", "error"
 
@@ -21,6 +27,7 @@ OK, NO_FACE, UNREADABLE, ERROR = "ok", "no_face", "unreadable", "error"
 QUALITY_DECIMALS = 6
 DET_SCORE_DECIMALS = 4
 BOX_DECIMALS = 1
+MEASURE_DECIMALS = 4
 # How a row read back turns its numeric columns from CSV text into numbers.
 NUMBER_COLUMNS = {
     "face": int,
@@ -39,9 +46,30 @@ class Row:
     det_score: float | None = None
     bbox: Sequence[float] | None = None
     message: str = ""
+    measures: Mapping[str, Measure] | None = None  # None: not measured (no face, unreadable)
+    verdict: str | None = None  # PASS or FAIL against a profile; None when not judged
+    reasons: str = ""
 
-    def values(self) -> dict[str, object]:
-        """Column name -> value, None where the column is empty."""
+    def values(self, columns: Sequence[str] = COLUMNS) -> dict[str, object]:
+        """Column name -> value for `columns` (COLUMNS, then any of MEASURE_COLUMNS and
+        VERDICT_COLUMNS), None where the column is empty; a measure not assessed has
+        an empty value and a score of -1."""
+        values = self._base_values()
+        if len(columns) > len(COLUMNS):
+            values.update(self._measure_values())
+            values.update(verdict=self.verdict, reasons=self.reasons)
+        return {column: values[column] for column in columns}
+
+    def _measure_values(self) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for name in MEASURE_NAMES:
+            measure = (self.measures or {}).get(name)
+            assessed = measure is not None and measure.value is not None
+            values[name] = _rounded(measure.value, MEASURE_DECIMALS) if assessed else None
+            values[f"{name}_100"] = measure.score if measure is not None else NOT_ASSESSED
+        return values
+
+    def _base_values(self) -> dict[str, object]:
         box = [None] * 4 if self.bbox is None else [_rounded(v, BOX_DECIMALS) for v in self.bbox]
         values = [
             self.path,
@@ -71,16 +99,19 @@ class RowWriter:
     """Writes the rows of one input at a time, in one write and flushed, so that a reader
     (or a killed run's `--resume`) only ever sees whole inputs."""
 
-    def __init__(self, stream: TextIO, fmt: str, write_header: bool):
+    def __init__(
+        self, stream: TextIO, fmt: str, write_header: bool, columns: Sequence[str] = COLUMNS
+    ):
         self._stream = stream
         self._format = fmt
+        self._columns = tuple(columns)
         if fmt == "csv" and write_header:
-            self._write_text(_csv_text([dict(zip(COLUMNS, COLUMNS, strict=True))]))
+            self._write_text(_csv_text([dict(zip(columns, columns, strict=True))], columns))
 
     def write_input(self, rows: Sequence[Row]) -> None:
-        records = [row.values() for row in rows]
+        records = [row.values(self._columns) for row in rows]
         if self._format == "csv":
-            text = _csv_text(records)
+            text = _csv_text(records, self._columns)
         else:
             text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
         self._write_text(text)
@@ -90,9 +121,9 @@ class RowWriter:
         self._stream.flush()
 
 
-def _csv_text(records: list[dict[str, object]]) -> str:
+def _csv_text(records: list[dict[str, object]], columns: Sequence[str]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writerows({k: "" if v is None else v for k, v in record.items()} for record in records)
     return buffer.getvalue()
 
@@ -114,7 +145,8 @@ def _csv_rows(text: str, path: Path) -> list[dict[str, object]]:
     if not text:
         return []
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
+    # Columns after COLUMNS (--measures, --profile) are read past.
+    if tuple(reader.fieldnames or ())[: len(COLUMNS)] != COLUMNS:
         raise ScoreFileError(f"{path}: first line is not the fiqa CSV header {','.join(COLUMNS)}")
     return [_typed(record, f"{path}:{number}") for number, record in enumerate(reader, start=2)]
 

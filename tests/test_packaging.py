@@ -38,6 +38,8 @@ def test_wheel_holds_runtime_training_and_models(tmp_path: Path) -> None:
         "fiqa_cli/export/backbones/iresnet.py",
         "fiqa_cli/models/fiqa_default.onnx",
         "fiqa_cli/models/README.md",
+        "fiqa_cli/runtime/profile_files/icao.toml",
+        "fiqa_cli/runtime/profile_files/capture.toml",
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -2,7 +2,8 @@
 
 Exit codes: 0 the run completed (per-input failures are rows), 1 fatal (model, detector,
 device or output unusable, the output full or locked), 2 usage, 3 `--fail-under` not met by
-some input, 130 interrupted (SIGINT), 141 the output pipe closed (SIGPIPE).
+some input or some input failing `--profile`/`--require`, 130 interrupted (SIGINT), 141 the
+output pipe closed (SIGPIPE).
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ from fiqa_cli.runtime.inputs import (
 )
 from fiqa_cli.runtime.output_file import open_output
 from fiqa_cli.runtime.rows import (
+    COLUMNS,
+    FAIL,
     FORMATS,
+    MEASURE_COLUMNS,
     OK,
+    VERDICT_COLUMNS,
     Row,
     RowWriter,
     ScoreFileError,
@@ -120,6 +125,28 @@ def _provider_options_option(provider: str, help: str):
     help="Score only shard K of N (1-based), chosen by a hash of each path: N jobs with the "
     "same inputs cover every input exactly once, whatever their order.",
 )
+@click.option(
+    "--measures",
+    "with_measures",
+    is_flag=True,
+    help="Add each face's component measures (inter-eye distance, pose, exposure, ...): a "
+    "native value and a 0-100 score each, -1 where not assessable; after the other columns.",
+)
+@click.option(
+    "--profile",
+    metavar="NAME|FILE",
+    help="Judge each face against a requirement profile: built in 'icao' (passport-style) or "
+    "'capture' (kiosk), or a TOML file. Adds the columns verdict (pass/fail; empty without a "
+    "face) and reasons; any fail exits 3.",
+)
+@click.option(
+    "--require",
+    "requirements",
+    metavar="KEY=VALUE",
+    multiple=True,
+    help="Add or replace one requirement, repeatable: KEY a measure (native value) or "
+    "MEASURE_100 (score), VALUE MIN..MAX, MIN.., ..MAX, MIN (at least) or off.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notices on stderr.")
 def score(
     inputs: tuple[str, ...],
@@ -139,6 +166,9 @@ def score(
     resume: bool,
     fail_under: float | None,
     shard: tuple[int, int] | None,
+    with_measures: bool,
+    profile: str | None,
+    requirements: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Score face photos: INPUT is an image, a folder (searched recursively) or '-' for
@@ -152,6 +182,7 @@ def score(
         raise click.UsageError("'-' (stdin) may be given only once")
     fmt = format_for(out, fmt)
     stdin = stdin_bytes(inputs)
+    judge = _profile(profile, requirements)
 
     def notice(message: str) -> None:
         if not quiet:
@@ -160,6 +191,7 @@ def score(
     # Imported here so that `fiqa score --help` and usage errors do not load onnxruntime.
     from fiqa_cli.runtime.build import build_scoring
     from fiqa_cli.runtime.pipeline import Scorer
+    from fiqa_cli.runtime.profiles import judged
     from fiqa_cli.runtime.providers import usable_cpus
 
     workers = workers or usable_cpus()
@@ -187,8 +219,12 @@ def score(
         workers=workers,
         crops_dir=save_crops,
         max_pixels=max_pixels,
+        measures=with_measures or judge is not None,
         warn=lambda message: notice(f"warning: {message}"),
     )
+    columns = COLUMNS + (MEASURE_COLUMNS if with_measures else ())
+    columns += VERDICT_COLUMNS if judge is not None else ()
+    failing_verdicts = 0
     # The output is locked before a resumed run reads what it holds.
     with open_output(out, append=resume) as stream:
         answered = _answered_before(Path(out), fmt) if resume else {}
@@ -203,13 +239,19 @@ def score(
         for quality in answered.values():
             gate.add(quality)
         write_header = not (resume and _has_content(out))
-        writer = RowWriter(stream, fmt, write_header=write_header)
+        writer = RowWriter(stream, fmt, write_header=write_header, columns=columns)
         with _progress(items, answer_each or quiet) as shown_items:
             for rows in scorer.score(shown_items, answer_each=answer_each):
+                if judge is not None:
+                    rows = [judged(row, judge) for row in rows]
+                    failing_verdicts += any(row.verdict == FAIL for row in rows)
                 writer.write_input(rows)
                 gate.add(_best_quality(rows))
     if gate.failing:
         notice(f"{gate.failing} of {gate.inputs} inputs have no face scored >= {fail_under}")
+    if failing_verdicts:
+        notice(f"{failing_verdicts} inputs fail profile {judge.name}")
+    if gate.failing or failing_verdicts:
         sys.exit(EXIT_FAIL_UNDER)
 
 
@@ -225,6 +267,21 @@ class _FailUnderCount:
         self.inputs += 1
         if self.threshold is not None and (best_quality is None or best_quality < self.threshold):
             self.failing += 1
+
+
+def _profile(name: str | None, requirements: tuple[str, ...]):
+    """The profile `--profile` and `--require` make, or None when neither is given."""
+    if name is None and not requirements:
+        return None
+    from fiqa_cli.runtime.profiles import ProfileError, load_profile
+
+    try:
+        profile = load_profile(name).with_overrides(requirements)
+    except ProfileError as error:
+        raise click.BadParameter(str(error), param_hint="--profile/--require") from None
+    if not profile.requirements:
+        raise click.BadParameter("no requirements left", param_hint="--profile/--require")
+    return profile
 
 
 def _key_values(values: tuple[str, ...]) -> dict[str, str]:

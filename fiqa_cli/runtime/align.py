@@ -54,3 +54,8 @@ def _prescale_region(
     # cv2.resize aligns pixel centres, hence the half-pixel shifts.
     origin = np.array([x1, y1], dtype=np.float32)
     return shrunk, (points - origin + 0.5) * scale - 0.5
+
+
+def arcface_template(size: int = INPUT_SIZE) -> np.ndarray:
+    """The 5 points' places (eyes, nose, mouth corners) in a size x size aligned crop."""
+    return face_align.arcface_dst * (size / 112.0)

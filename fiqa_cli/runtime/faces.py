@@ -33,7 +33,12 @@ class FoundFace:
 def aligned_faces(image: np.ndarray, detector: Detector, choice: str) -> list[FoundFace]:
     """The faces `choice` (largest, central or all; `fiqa_cli.runtime.face_choice`) picks in
     a BGR image, each aligned or refused; an empty list when no face is detected."""
-    faces = detector.detect(image)
+    return aligned_detected(image, detector.detect(image), choice)
+
+
+def aligned_detected(image: np.ndarray, faces: list[Face], choice: str) -> list[FoundFace]:
+    """`aligned_faces` for faces already detected in `image` (largest first), for callers
+    that need every detected face too."""
     if not faces:
         return []
     height, width = image.shape[:2]

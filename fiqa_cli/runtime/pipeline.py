@@ -24,8 +24,10 @@ from fiqa_cli.model_contract import INPUT_SIZE
 from fiqa_cli.runtime.crop_files import CropSaveError, save_crop
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.detect import Detector, Face
-from fiqa_cli.runtime.faces import NO_FACE_MESSAGE, aligned_faces
+from fiqa_cli.runtime.faces import NO_FACE_MESSAGE, aligned_detected
 from fiqa_cli.runtime.inputs import InputItem
+from fiqa_cli.runtime.measure_kinds import Measure
+from fiqa_cli.runtime.measures import measure_face
 from fiqa_cli.runtime.quality_model import QualityModel
 from fiqa_cli.runtime.rows import ERROR, NO_FACE, OK, UNREADABLE, Row
 
@@ -38,6 +40,7 @@ class _FaceCrop:
     face_index: int
     face: Face | None  # None when the input itself is the crop (--detector none)
     message: str = ""
+    measures: dict[str, Measure] | None = None
 
 
 _Slot = Row | _FaceCrop
@@ -55,11 +58,13 @@ class Scorer:
         workers: int = 1,
         crops_dir: Path | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        measures: bool = False,
         warn: Callable[[str], None] = lambda message: None,
     ):
         """`faces`: largest, central or all (`fiqa_cli.runtime.face_choice`).
         `workers` threads decode, detect and align; 1 does it all in the caller's thread.
-        Detector sessions shared by several workers should have one intra-op thread each."""
+        Detector sessions shared by several workers should have one intra-op thread each.
+        `measures` adds each face's component measures (`fiqa_cli.runtime.measures`) to its row."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self._model = model
@@ -69,6 +74,7 @@ class Scorer:
         self._workers = workers
         self._crops_dir = crops_dir
         self._max_pixels = max_pixels
+        self._measures = measures
         self._warn = warn
 
     def score(self, items: Iterable[InputItem], *, answer_each: bool) -> Iterator[list[Row]]:
@@ -149,23 +155,34 @@ class Scorer:
 
     def _face_slots(self, path: str, image: np.ndarray) -> list[_Slot]:
         if self._detector is None:
-            return [self._given_crop(path, image)]
-        found = aligned_faces(image, self._detector, self._faces)
+            slot = self._given_crop(path, image)
+            if self._measures:
+                slot = replace(slot, measures=measure_face(slot.crop, None, [], slot.crop))
+            return [slot]
+        detected = self._detector.detect(image)
+        found = aligned_detected(image, detected, self._faces)
         if not found:
             return [Row(path, NO_FACE, message=NO_FACE_MESSAGE)]
-        return [
-            _FaceCrop(each.crop, each.index, each.face)
-            if each.crop is not None
-            else Row(
-                path,
-                NO_FACE,
-                face=each.index,
-                det_score=each.face.score,
-                bbox=each.face.bbox,
-                message=each.problem,
-            )
-            for each in found
-        ]
+        slots: list[_Slot] = []
+        for each in found:
+            measures = None
+            if self._measures:
+                measures = measure_face(image, each.face, detected, each.crop)
+            if each.crop is not None:
+                slots.append(_FaceCrop(each.crop, each.index, each.face, measures=measures))
+            else:
+                slots.append(
+                    Row(
+                        path,
+                        NO_FACE,
+                        face=each.index,
+                        det_score=each.face.score,
+                        bbox=each.face.bbox,
+                        message=each.problem,
+                        measures=measures,
+                    )
+                )
+        return slots
 
     def _given_crop(self, path: str, image: np.ndarray) -> _FaceCrop:
         """--detector none: the image is taken as an aligned crop, resized if need be."""
@@ -214,4 +231,5 @@ def _scored_row(path: str, slot: _FaceCrop, quality: float) -> Row:
         det_score=None if face is None else face.score,
         bbox=None if face is None else face.bbox,
         message=slot.message if finite else f"the model returned a non-finite quality ({quality})",
+        measures=slot.measures,
     )

@@ -6,14 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from fiqa_cli.errors import FiqaError
+from fiqa_cli.runtime.measure_kinds import MEASURE_NAMES, NOT_ASSESSED, Measure
 
 COLUMNS = ("path", "face", "quality", "status", "det_score", "x1", "y1", "x2", "y2", "message")
+# `fiqa score --measures`: each measure's native value, then its 0-100 score; after COLUMNS.
+MEASURE_COLUMNS = tuple(column for name in MEASURE_NAMES for column in (name, f"{name}_100"))
+# `fiqa score --profile`: the judgement of each row, after everything else.
+VERDICT_COLUMNS = ("verdict", "reasons")
+PASS, FAIL = "pass", "fail"
 FORMATS = ("csv", "jsonl")
 OK, NO_FACE, UNREADABLE, ERROR = "ok", "no_face", "unreadable", "error"
 
@@ -27,6 +33,7 @@ MAX_MESSAGE_CHARS = 2000
 # (the OS's limit on one argument), one from stdin under 64 KiB, a message under 2000
 # characters; Python's default 128 KiB limit would refuse the longest paths.
 _MAX_CELL_CHARS = 1024 * 1024
+MEASURE_DECIMALS = 4
 # How a row read back turns its numeric columns from CSV text into numbers.
 NUMBER_COLUMNS = {
     "face": int,
@@ -45,9 +52,30 @@ class Row:
     det_score: float | None = None
     bbox: Sequence[float] | None = None
     message: str = ""
+    measures: Mapping[str, Measure] | None = None  # None: not measured (no face, unreadable)
+    verdict: str | None = None  # PASS or FAIL against a profile; None when not judged
+    reasons: str = ""
 
-    def values(self) -> dict[str, object]:
-        """Column name -> value, None where the column is empty."""
+    def values(self, columns: Sequence[str] = COLUMNS) -> dict[str, object]:
+        """Column name -> value for `columns` (COLUMNS, then any of MEASURE_COLUMNS and
+        VERDICT_COLUMNS), None where the column is empty; a measure not assessed has
+        an empty value and a score of -1."""
+        values = self._base_values()
+        if len(columns) > len(COLUMNS):
+            values.update(self._measure_values())
+            values.update(verdict=self.verdict, reasons=self.reasons)
+        return {column: values[column] for column in columns}
+
+    def _measure_values(self) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for name in MEASURE_NAMES:
+            measure = (self.measures or {}).get(name)
+            assessed = measure is not None and measure.value is not None
+            values[name] = _rounded(measure.value, MEASURE_DECIMALS) if assessed else None
+            values[f"{name}_100"] = measure.score if measure is not None else NOT_ASSESSED
+        return values
+
+    def _base_values(self) -> dict[str, object]:
         box = [None] * 4 if self.bbox is None else [_rounded(v, BOX_DECIMALS) for v in self.bbox]
         values = [
             self.path,
@@ -94,7 +122,7 @@ class RowWriter:
             self._write_text(_csv_text([dict(zip(columns, columns, strict=True))], columns))
 
     def write_input(self, rows: Sequence[Row]) -> None:
-        self.write_records([row.values() for row in rows])
+        self.write_records([row.values(self._columns) for row in rows])
 
     def write_records(self, records: Sequence[dict[str, object]]) -> None:
         """Records of column -> value (None for an empty cell), written together."""
@@ -150,7 +178,8 @@ def _csv_rows(text: str, path: Path, other_columns: bool) -> list[dict[str, obje
     csv.field_size_limit(max(csv.field_size_limit(), _MAX_CELL_CHARS))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = tuple(reader.fieldnames or ())
-    if not (set(COLUMNS) <= set(header) if other_columns else header == COLUMNS):
+    # Columns after COLUMNS (--measures, --profile) are read past.
+    if not (set(COLUMNS) <= set(header) if other_columns else header[: len(COLUMNS)] == COLUMNS):
         raise ScoreFileError(f"{path}: first line is not the fiqa CSV header {','.join(COLUMNS)}")
     try:
         return [

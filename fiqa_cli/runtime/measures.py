@@ -1,0 +1,286 @@
+"""Component quality measures of one face, each as a native value and a 0-100 score.
+
+Definitions and mapping constants follow OFIQ v1.0.x (BSI-OFIQ/OFIQ-Project, the ISO/IEC
+29794-5 reference implementation) where OFIQ defines the measure; no OFIQ code is used. OFIQ
+runs its own detector, 98 landmarks, a head-pose network and a face-segmentation network;
+fiqa has a box, a score and 5 landmarks, so several measures are estimates (`ESTIMATED`) whose
+values are not OFIQ's. A score is an int in 0..100, higher is better, -1 when the measure
+cannot be assessed (ISO/IEC 29794-1): no geometry with --detector none, landmarks outside
+the image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from fiqa_cli.runtime.align import arcface_template
+from fiqa_cli.runtime.boxes import box_areas
+from fiqa_cli.runtime.detect import Face
+from fiqa_cli.runtime.measure_kinds import (
+    GEOMETRIC,
+    MEASURE_NAMES,
+    NOT_ASSESSED,
+    Measure,
+)
+
+# OFIQ's canonical frame: the 5 points go to these positions in a 616x616 image
+# (OFIQ's modules/utils/src/utils.cpp; the ArcFace template scaled and shifted; IED 113 px).
+_OFIQ_REFERENCE = np.float32([[251, 272], [364, 272], [308, 336], [262, 402], [355, 402]])
+# The part of that frame the photometric measures read (x1, y1, x2, y2): the face, no more.
+_WINDOW = (196, 224, 420, 496)
+# OFIQ takes the face region from 98 landmarks and a segmentation network; without them the
+# face is this fixed ellipse of the canonical frame (centre, half-axes), from the eyebrows to
+# an estimated chin and across the cheeks: an estimate.
+_FACE_ELLIPSE = ((308, 360), (105, 130))
+# Chin below the eye midpoint, in eye-to-mouth distances (face proportions; OFIQ takes the
+# chin from its landmarks): an estimate, as are the margins and head size built on it.
+_CHIN_PER_EYE_TO_MOUTH = 1.7
+# A frontal face's nose lies 0.53 of the way from the eye line to the mouth line (the median
+# over 120 LFW photos, every 80th of lfw-devtrain, with SCRFD and with MTCNN alike; LFW is
+# mostly frontal) and (assumed) 0.5 IED in front of the eye-mouth plane. Yaw and pitch come
+# from the nose's offset against that: estimates whose error benchmarks/pose_estimates.py
+# measures where it can (roll, flips), not against a true 3D pose.
+_TEMPLATE_NOSE_DROP = 0.53
+_NOSE_DEPTH_PER_IED = 0.5
+# Sharpness: mean |Laplacian| over the standard deviation of the grey face in the 112x112
+# crop (so per unit of face size and contrast). OFIQ uses a random forest fiqa does not have;
+# the mapping is fiqa's own, from 100 LFW photos (every 95th of lfw-devtrain) blurred before
+# alignment: median x 0.24 as they are, 0.16 with a Gaussian of sigma 1 px, 0.10 with sigma
+# 2 px. Q is 50 at sigma 1's median, 88 at the sharp median, 19 at sigma 2's.
+_SHARPNESS_X0 = 0.16
+_SHARPNESS_W = 0.04
+
+
+_UNASSESSED = Measure(None, NOT_ASSESSED)
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
+
+
+def ofiq_score(x: float, *, h=100.0, a=0.0, s=1.0, x0=0.0, w=1.0) -> int:
+    """OFIQ's mapping Q = h(a + s*sigmoid((x - x0) / w)), rounded, clamped to 0..100."""
+    return _clamped(h * (a + s * sigmoid((x - x0) / w)))
+
+
+def _clamped(q: float) -> int:
+    return int(min(100, max(0, round(q))))
+
+
+def measure_face(
+    image: np.ndarray,
+    face: Face | None,
+    faces: Sequence[Face],
+    crop: np.ndarray | None,
+) -> dict[str, Measure]:
+    """Every measure of `face` in the BGR `image` beside the other detected `faces`, with its
+    aligned 112x112 `crop`. `face` None means the image is itself the crop (--detector none):
+    the geometric measures are then not assessed. A face whose landmarks leave the image has
+    no crop and nothing assessed."""
+    if face is None:
+        if crop is None:
+            return dict.fromkeys(MEASURE_NAMES, _UNASSESSED)
+        measures = dict.fromkeys(GEOMETRIC, _UNASSESSED)
+        measures.update(_photometric(crop, arcface_template(crop.shape[1]), crop))
+        return {name: measures[name] for name in MEASURE_NAMES}
+    height, width = image.shape[:2]
+    if crop is None or not face.landmarks_inside(width, height):
+        return dict.fromkeys(MEASURE_NAMES, _UNASSESSED)
+    measures = _geometric(face, faces, width, height)
+    measures.update(_photometric(image, face.landmarks, crop))
+    return {name: measures[name] for name in MEASURE_NAMES}
+
+
+def _geometric(face: Face, faces: Sequence[Face], width: int, height: int) -> dict[str, Measure]:
+    points = np.asarray(face.landmarks, dtype=np.float64)
+    left_eye, right_eye = points[0], points[1]
+    eye_mid, mouth_mid = (left_eye + right_eye) / 2, (points[3] + points[4]) / 2
+    ied = float(np.hypot(*(right_eye - left_eye)))
+    roll, yaw, pitch = pose_from_landmarks(points)
+    chin = eye_mid + _CHIN_PER_EYE_TO_MOUTH * (mouth_mid - eye_mid)
+    t = float(np.hypot(*(chin - eye_mid)))  # OFIQ's "T": eye midpoint to chin
+    leftward = float(right_eye[0]) / ied
+    rightward = (width - float(left_eye[0])) / ied
+    above, below = float(eye_mid[1]) / t, (height - float(eye_mid[1])) / t
+    head_size = t / height
+    centre = float(eye_mid[0]) / width
+    f = single_face_ratio(face, faces)
+    return {
+        "inter_eye_distance": Measure(ied, ofiq_score(ied, x0=70, w=20)),
+        "head_roll": Measure(roll, _pose_score(roll)),
+        "head_yaw": Measure(yaw, _pose_score(yaw)),
+        "head_pitch": Measure(pitch, _pose_score(pitch)),
+        "single_face": Measure(f, _clamped(100 * (1 - f))),
+        "leftward_crop": Measure(leftward, ofiq_score(leftward, x0=0.9, w=0.1)),
+        "rightward_crop": Measure(rightward, ofiq_score(rightward, x0=0.9, w=0.1)),
+        "margin_above": Measure(above, ofiq_score(above, x0=1.4, w=0.1)),
+        "margin_below": Measure(below, ofiq_score(below, x0=1.8, w=0.1)),
+        "head_size": Measure(
+            head_size, ofiq_score(abs(head_size - 0.45), h=200, a=1, s=-1, x0=0, w=0.05)
+        ),
+        # fiqa's own: 100 centred, 0 at either border.
+        "face_centre": Measure(centre, _clamped(100 * (1 - min(1.0, abs(centre - 0.5) / 0.5)))),
+    }
+
+
+def pose_from_landmarks(points: np.ndarray) -> tuple[float, float, float]:
+    """Roll, yaw and pitch in degrees from 5 landmarks (image-left eye, image-right eye,
+    nose, image-left and image-right mouth corner). Roll is the eye line's angle (positive:
+    the image-right eye lower); yaw (positive: nose towards the image right) and pitch
+    (positive: chin up) are estimates from the nose's offset in the roll-corrected face."""
+    points = np.asarray(points, dtype=np.float64)
+    eye_mid, mouth_mid = (points[0] + points[1]) / 2, (points[3] + points[4]) / 2
+    dx, dy = points[1] - points[0]
+    roll = math.atan2(dy, dx)
+    ied = math.hypot(dx, dy)
+    # Coordinates along the eye line (u) and across it (v), from the eye midpoint.
+    axis_u = np.array([math.cos(roll), math.sin(roll)])
+    axis_v = np.array([-math.sin(roll), math.cos(roll)])
+    nose, mouth = points[2] - eye_mid, mouth_mid - eye_mid
+    face_length = float(mouth @ axis_v)  # eye line to mouth line
+    depth = _NOSE_DEPTH_PER_IED * ied
+    midline_u = float(mouth @ axis_u) / 2  # the face's midline halfway to the mouth
+    yaw = math.atan2(float(nose @ axis_u) - midline_u, depth)
+    drop = float(nose @ axis_v) / face_length if face_length > 0 else _TEMPLATE_NOSE_DROP
+    pitch = math.atan2((_TEMPLATE_NOSE_DROP - drop) * face_length, depth)
+    return math.degrees(roll), math.degrees(yaw), math.degrees(pitch)
+
+
+def _pose_score(angle: float) -> int:
+    return _clamped(100 * max(0.0, math.cos(math.radians(angle))) ** 2)
+
+
+def single_face_ratio(face: Face, faces: Sequence[Face]) -> float:
+    """OFIQ's f = sqrt(second-largest box area / largest), 0 for a lone face; `face` counts
+    among `faces` even when the detector returned it alone."""
+    areas = sorted(box_areas(np.array([other.bbox for other in faces])), reverse=True)
+    if len(areas) < 2 or areas[0] <= 0:
+        return 0.0
+    return float(math.sqrt(areas[1] / areas[0]))
+
+
+# sRGB (0..255) to linear light, as OFIQ's luminance image linearises before weighting.
+_LINEAR = np.array(
+    [
+        (v / 255 / 12.92) if v / 255 <= 0.04045 else ((v / 255 + 0.055) / 1.055) ** 2.4
+        for v in range(256)
+    ]
+)
+# Each channel's share of 255 * linear luminance (Y = 0.2126 R + 0.7152 G + 0.0722 B), B G R.
+_LUMINANCE_PARTS = [
+    (255 * weight * _LINEAR).astype(np.float32) for weight in (0.0722, 0.7152, 0.2126)
+]
+
+
+def _photometric(image: np.ndarray, landmarks: np.ndarray, crop: np.ndarray) -> dict[str, Measure]:
+    window = _canonical_window(image, landmarks)
+    if window is None:
+        return dict.fromkeys(set(MEASURE_NAMES) - GEOMETRIC, _UNASSESSED)
+    luminance = sum(_LUMINANCE_PARTS[c][window[..., c]] for c in range(3))
+    luminance = np.floor(luminance + 0.5).astype(np.uint8)
+    face = luminance[_FACE_MASK]
+    histogram = np.bincount(face, minlength=256) / face.size
+    mean = float(face.mean()) / 255
+    under = float(histogram[:26].sum())
+    over = float(histogram[247:].sum())
+    present = histogram[histogram > 0]
+    entropy = float(-(present * np.log2(present)).sum())
+    left, right = _CHEEK_ZONES
+    uniformity = _histogram_intersection(luminance[left], luminance[right])
+    colour = _colour_distance(np.concatenate([window[left], window[right]]))
+    sharpness = sharpness_ratio(crop)
+    return {
+        "luminance_mean": Measure(
+            mean, _clamped(100 * sigmoid((mean - 0.2) / 0.05) * (1 - sigmoid((mean - 0.8) / 0.05)))
+        ),
+        "under_exposure": Measure(under, ofiq_score(under, h=120, a=0.832, s=-1, x0=0.92, w=0.05)),
+        "over_exposure": Measure(over, _clamped(1 / (over + 0.01))),
+        "dynamic_range": Measure(entropy, _clamped(12.5 * entropy)),
+        "illumination_uniformity": Measure(uniformity, _clamped(100 * uniformity**0.3)),
+        "natural_colour": Measure(colour, ofiq_score(colour, h=200, a=1, s=-1, x0=0, w=10)),
+        "sharpness": Measure(sharpness, ofiq_score(sharpness, x0=_SHARPNESS_X0, w=_SHARPNESS_W)),
+    }
+
+
+def _canonical_window(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The face in OFIQ's canonical frame, cut to `_WINDOW`: a similarity fitted to the 5
+    points with LMedS, as OFIQ fits its own 5 points; None when no fit exists (points all
+    in one place)."""
+    to_frame, _ = cv2.estimateAffinePartial2D(
+        np.asarray(landmarks, dtype=np.float32), _OFIQ_REFERENCE, method=cv2.LMEDS
+    )
+    if to_frame is None:
+        return None
+    x1, y1, x2, y2 = _WINDOW
+    to_frame[:, 2] -= (x1, y1)
+    return cv2.warpAffine(image, to_frame, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR)
+
+
+def _face_mask() -> np.ndarray:
+    x1, y1, x2, y2 = _WINDOW
+    (cx, cy), (ax, ay) = _FACE_ELLIPSE
+    ys, xs = np.mgrid[y1:y2, x1:x2]
+    return ((xs - cx) / ax) ** 2 + ((ys - cy) / ay) ** 2 <= 1
+
+
+def _cheek_zones() -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """OFIQ's two squares of side 0.3 IED, inward of each eye and half the eye-to-mouth
+    distance below it, in window coordinates (OFIQ's image_utils.cpp)."""
+    (lx, ly), (rx, _), _, (_, mouth_y), _ = _OFIQ_REFERENCE.astype(int)
+    ied = rx - lx
+    side = int(0.3 * ied)
+    top = ly + int((mouth_y - ly) / 2) - _WINDOW[1]
+    rows = slice(top, top + side)
+    left = slice(lx - _WINDOW[0], lx - _WINDOW[0] + side)
+    right = slice(rx - side - _WINDOW[0], rx - _WINDOW[0])
+    return (rows, left), (rows, right)
+
+
+_FACE_MASK = _face_mask()
+_CHEEK_ZONES = _cheek_zones()
+
+
+def _histogram_intersection(a: np.ndarray, b: np.ndarray) -> float:
+    ha = np.bincount(a.ravel(), minlength=256) / a.size
+    hb = np.bincount(b.ravel(), minlength=256) / b.size
+    return float(np.minimum(ha, hb).sum())
+
+
+# sRGB linear to XYZ (D50) and the D50 white, OFIQ's NaturalColour constants.
+_TO_XYZ = np.array(
+    [[0.43605, 0.38508, 0.14309], [0.22249, 0.71689, 0.06062], [0.01393, 0.09710, 0.71419]]
+)
+_WHITE = np.array([0.964221, 1.0, 0.825211])
+
+
+def _colour_distance(pixels_bgr: np.ndarray) -> float:
+    """OFIQ's natural-colour value: how far the cheeks' mean CIELAB a, b lie outside
+    a in [5, 25], b in [5, 35]; 100 when either is negative. (OFIQ's code has k = 24289/27
+    where CIELAB has 24389/27; fiqa uses CIELAB's.)"""
+    mean_bgr = pixels_bgr.reshape(-1, 3).mean(axis=0) / 255
+    rgb = mean_bgr[::-1]
+    linear = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = _TO_XYZ @ linear / _WHITE
+    epsilon, kappa = 216 / 24389, 24389 / 27
+    f = np.where(xyz > epsilon, np.cbrt(xyz), (kappa * xyz + 16) / 116)
+    a, b = 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+    if a < 0 or b < 0:
+        return 100.0
+    return float(math.hypot(max(0.0, 5 - a, a - 25), max(0.0, 5 - b, b - 35)))
+
+
+def sharpness_ratio(crop: np.ndarray) -> float:
+    """Mean |Laplacian| over the grey standard deviation in the centre of an aligned crop
+    (eyes to mouth, cheek to cheek): per unit of face size, since the crop fixes the IED, and
+    of contrast. fiqa's estimate; OFIQ's measure is a random forest on other features."""
+    size = crop.shape[0]
+    centre = crop[size * 3 // 10 : size * 9 // 10, size // 5 : size * 4 // 5]
+    grey = cv2.cvtColor(centre, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    spread = float(grey.std())
+    if spread < 1e-3:
+        return 0.0
+    return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F)).mean()) / spread

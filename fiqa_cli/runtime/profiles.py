@@ -1,0 +1,250 @@
+"""Requirement profiles and the verdict of a scored face against one.
+
+A profile is a set of requirements, each a range (inclusive `min` and/or `max`) on one
+measure's native value (`head_roll`) or its 0-100 score (`head_roll_100`). The built-in
+profiles are TOML files shipped beside this module (`profile_files/`); a user's profile is a
+TOML file of the same form, and `--require KEY=VALUE` adds to or replaces one requirement.
+A face fails when any requirement is not met or cannot be checked; the reasons are short
+sentences a booth can show as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fiqa_cli.errors import FiqaError
+from fiqa_cli.runtime.measure_kinds import MEASURE_NAMES, Measure
+from fiqa_cli.runtime.rows import FAIL, NO_FACE, OK, PASS, Row
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib is in the standard library from 3.11; setup.cfg installs tomli before
+    import tomli as tomllib
+
+BUILT_IN_FOLDER = Path(__file__).with_name("profile_files")
+BUILT_IN = tuple(sorted(path.stem for path in BUILT_IN_FOLDER.glob("*.toml")))
+SCORE_SUFFIX = "_100"
+KEYS = MEASURE_NAMES + tuple(name + SCORE_SUFFIX for name in MEASURE_NAMES)
+REMOVE = "off"  # --require KEY=off drops a profile's requirement
+
+# How a reason names each measure's value: (what a low value means, what a high one means),
+# each with {v} for the value as `_shown` writes it.
+_SAYINGS = {
+    "inter_eye_distance": ("eyes {v} px apart", "eyes {v} px apart"),
+    "head_roll": ("head tilted {v}°", "head tilted {v}°"),
+    "head_yaw": ("head turned {v}° sideways", "head turned {v}° sideways"),
+    "head_pitch": ("head tipped {v}° down", "head tipped {v}° up"),
+    "single_face": ("", "second face in the photo"),
+    "leftward_crop": ("face too near the right edge", ""),
+    "rightward_crop": ("face too near the left edge", ""),
+    "margin_above": ("too little room above the eyes", ""),
+    "margin_below": ("too little room below the eyes", ""),
+    "head_size": ("face too small in the photo", "face too large in the photo"),
+    "face_centre": ("face left of centre", "face right of centre"),
+    "luminance_mean": ("too dark", "too bright"),
+    "under_exposure": ("", "too dark ({v} of the face near black)"),
+    "over_exposure": ("", "too bright ({v} of the face blown out)"),
+    "dynamic_range": ("too little contrast on the face", ""),
+    "illumination_uniformity": ("uneven light on the face", ""),
+    "natural_colour": ("", "unnatural face colour"),
+    "sharpness": ("photo blurred", ""),
+}
+_SCORE_SAYINGS = {
+    "inter_eye_distance": "face too small",
+    "head_roll": "head tilted",
+    "head_yaw": "head turned sideways",
+    "head_pitch": "head tipped up or down",
+    "single_face": "second face in the photo",
+    "leftward_crop": "face too near the right edge",
+    "rightward_crop": "face too near the left edge",
+    "margin_above": "too little room above the eyes",
+    "margin_below": "too little room below the eyes",
+    "head_size": "face the wrong size in the photo",
+    "face_centre": "face off centre",
+    "luminance_mean": "too dark or too bright",
+    "under_exposure": "too dark",
+    "over_exposure": "too bright",
+    "dynamic_range": "too little contrast on the face",
+    "illumination_uniformity": "uneven light on the face",
+    "natural_colour": "unnatural face colour",
+    "sharpness": "photo blurred",
+}
+_DEGREES = ("head_roll", "head_yaw", "head_pitch")
+_PERCENT = ("face_centre", "under_exposure", "over_exposure")
+_UNITS = {name: "°" for name in _DEGREES} | {"inter_eye_distance": " px"}
+
+
+class ProfileError(FiqaError):
+    """A profile or requirement that cannot be used; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str  # a measure's name (native value) or name + "_100" (score)
+    min: float | None = None
+    max: float | None = None
+
+    def met_by(self, value: float) -> bool:
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    requirements: Mapping[str, Requirement]
+
+    def with_overrides(self, overrides: Iterable[str]) -> Profile:
+        """This profile with each `KEY=VALUE` (`parse_requirement`) added or replacing the
+        profile's own; `KEY=off` removes it."""
+        requirements = dict(self.requirements)
+        for text in overrides:
+            key, requirement = parse_requirement(text)
+            if requirement is None:
+                requirements.pop(key, None)
+            else:
+                requirements[key] = requirement
+        return replace(self, requirements=requirements)
+
+
+def load_profile(name_or_path: str | None) -> Profile:
+    """A built-in profile by name, a TOML file by path, or (None) an empty profile that
+    `--require` fills."""
+    if name_or_path is None:
+        return Profile("require", "the --require options only", {})
+    if name_or_path in BUILT_IN:
+        path = BUILT_IN_FOLDER / f"{name_or_path}.toml"
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ProfileError(
+                f"no profile {name_or_path!r}: not a built-in one ({', '.join(BUILT_IN)}) "
+                "nor a TOML file"
+            )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProfileError(f"cannot read profile {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ProfileError(f"{path}: not valid TOML: {error}") from None
+    table = data.get("require", {})
+    if not isinstance(table, dict) or not table:
+        raise ProfileError(
+            f"{path}: expected a [require] table of KEY = {{ min = ..., max = ... }}"
+        )
+    requirements = {key: _requirement(key, bounds, str(path)) for key, bounds in table.items()}
+    return Profile(path.stem, str(data.get("description", "")), requirements)
+
+
+def _requirement(key: str, bounds: object, where: str) -> Requirement:
+    _check_key(key, where)
+    if not isinstance(bounds, dict) or not bounds or set(bounds) - {"min", "max"}:
+        raise ProfileError(f"{where}: {key} must be {{ min = ..., max = ... }} (either or both)")
+    values = {}
+    for bound, value in bounds.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise ProfileError(f"{where}: {key}.{bound} must be a number, not {value!r}")
+        values[bound] = float(value)
+    return _ordered(Requirement(key, values.get("min"), values.get("max")), where)
+
+
+def parse_requirement(text: str) -> tuple[str, Requirement | None]:
+    """`KEY=MIN..MAX`, `KEY=MIN..`, `KEY=..MAX`, `KEY=MIN` (at least MIN) or `KEY=off`."""
+    key, equals, value = (part.strip() for part in text.partition("="))
+    where = f"--require {text}"
+    if not equals or not value:
+        raise ProfileError(f"{where}: expected KEY=MIN..MAX, KEY=MIN.., KEY=..MAX or KEY=off")
+    _check_key(key, where)
+    if value == REMOVE:
+        return key, None
+    low, dots, high = value.partition("..")
+    try:
+        bounds = [float(part) if part.strip() else None for part in (low, high if dots else "")]
+    except ValueError:
+        raise ProfileError(f"{where}: {value!r} is not a number or range MIN..MAX") from None
+    if all(bound is None for bound in bounds) or any(
+        b is not None and math.isnan(b) for b in bounds
+    ):
+        raise ProfileError(f"{where}: give MIN, MAX or both")
+    return key, _ordered(Requirement(key, *bounds), where)
+
+
+def _check_key(key: str, where: str) -> None:
+    if key not in KEYS:
+        raise ProfileError(
+            f"{where}: unknown requirement {key!r}; expected a measure "
+            f"({', '.join(MEASURE_NAMES)}) or its score (NAME{SCORE_SUFFIX})"
+        )
+
+
+def _ordered(requirement: Requirement, where: str) -> Requirement:
+    low, high = requirement.min, requirement.max
+    if low is not None and high is not None and low > high:
+        raise ProfileError(
+            f"{where}: {requirement.key} minimum {low:g} is above its maximum {high:g}"
+        )
+    return requirement
+
+
+def judged(row: Row, profile: Profile) -> Row:
+    """`row` with its verdict and reasons: empty for an input without a face (or unreadable),
+    fail for a face cut off by the border, else pass or fail by the profile."""
+    if row.status not in (OK, NO_FACE) or row.face is None:
+        return row
+    if row.status == NO_FACE:  # a face the pipeline refused: the row's message says why
+        return replace(row, verdict=FAIL, reasons=row.message)
+    reasons = [
+        reason
+        for requirement in profile.requirements.values()
+        if (reason := _unmet(requirement, row.measures or {})) is not None
+    ]
+    return replace(row, verdict=FAIL if reasons else PASS, reasons="; ".join(reasons))
+
+
+def _unmet(requirement: Requirement, measures: Mapping[str, Measure]) -> str | None:
+    """Why `requirement` is not met, or None when it is."""
+    name = requirement.key.removesuffix(SCORE_SUFFIX)
+    is_score = requirement.key != name
+    measure = measures.get(name)
+    value = None if measure is None else (measure.score if is_score else measure.value)
+    if value is None or (is_score and value < 0):
+        return f"{name.replace('_', ' ')} cannot be assessed"
+    if requirement.met_by(value):
+        return None
+    if is_score:
+        saying = _SCORE_SAYINGS[name]
+        if name == "luminance_mean" and measure.value is not None:  # a score low either way
+            saying = "too dark" if measure.value < 0.5 else "too bright"
+        return f"{saying}: score {value} ({_bound_text(requirement, '')})"
+    low_saying, high_saying = _SAYINGS[name]
+    too_low = requirement.min is not None and value < requirement.min
+    symmetric = requirement.min is not None and requirement.min == -(requirement.max or 0) != 0
+    shown = abs(value) if symmetric and name in _DEGREES else value
+    saying = (low_saying if too_low else high_saying) or high_saying or low_saying
+    bound = _bound_text(requirement, _UNITS.get(name, ""), name)
+    if name == "single_face":
+        return saying
+    if "{v}" not in saying:  # the value goes in the brackets
+        bound = f"{_shown(name, shown)}; {bound}"
+    return f"{saying.format(v=_shown(name, shown))} ({bound})"
+
+
+def _bound_text(requirement: Requirement, unit: str, name: str = "") -> str:
+    low, high = (None if b is None else _shown(name, b) for b in (requirement.min, requirement.max))
+    if low is not None and high is not None:
+        if requirement.min == -requirement.max and name in _DEGREES:
+            return f"at most {high}{unit}"
+        return f"{low} to {high}{unit}"
+    return f"at least {low}{unit}" if low is not None else f"at most {high}{unit}"
+
+
+def _shown(name: str, value: float) -> str:
+    if name in _PERCENT:
+        return f"{100 * value:.0f}%"
+    if name in _DEGREES or name == "inter_eye_distance":
+        return f"{value:.0f}"
+    return f"{value:g}" if isinstance(value, int) or float(value).is_integer() else f"{value:.2f}"

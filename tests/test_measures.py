@@ -1,0 +1,121 @@
+"""Component measures on real LFW photos with controlled changes (issue 16)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fiqa_cli.choices import CENTRAL_FACE
+from fiqa_cli.runtime.align import align_face
+from fiqa_cli.runtime.detect import Detector, Face, create_detector
+from fiqa_cli.runtime.face_choice import chosen_face_index
+from fiqa_cli.runtime.measure_kinds import GEOMETRIC, MEASURE_NAMES, NOT_ASSESSED, Measure
+from fiqa_cli.runtime.measures import measure_face, ofiq_score
+
+PHOTOS = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "Abdullah/Abdullah_0001.jpg")
+# benchmarks/pose_estimates.py, SCRFD 2.5g, 40 LFW photos rotated by 5-20 degrees: roll
+# error p95 4.0, max 6.6 degrees.
+ROLL_ERROR = 6.6
+
+
+@pytest.fixture(scope="module")
+def detector(shared_dir: Path) -> Detector:
+    return create_detector("scrfd", shared_dir / "models" / "scrfd_2.5g_bnkps.onnx")
+
+
+def measured(image: np.ndarray, detector: Detector) -> tuple[Face, dict[str, Measure]]:
+    faces = detector.detect(image)
+    face = faces[chosen_face_index(faces, image.shape[:2], CENTRAL_FACE)]
+    return face, measure_face(image, face, faces, align_face(image, face.landmarks))
+
+
+def photo(lfw_images: Path, name: str) -> np.ndarray:
+    return cv2.imread(str(lfw_images / name))
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_rotation_turns_the_roll_by_its_angle(lfw_images, detector, name):
+    image = photo(lfw_images, name)
+    height, width = image.shape[:2]
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), 15, 1.0)  # counter-clockwise
+    turned = cv2.warpAffine(image, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    before = measured(image, detector)[1]["head_roll"].value
+    after = measured(turned, detector)[1]["head_roll"].value
+    assert after == pytest.approx(before - 15, abs=ROLL_ERROR)
+
+
+def test_half_size_photo_halves_the_inter_eye_distance(lfw_images, detector):
+    large = cv2.resize(photo(lfw_images, PHOTOS[0]), None, fx=2, fy=2)
+    small = cv2.resize(large, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    ied_large = measured(large, detector)[1]["inter_eye_distance"]
+    ied_small = measured(small, detector)[1]["inter_eye_distance"]
+    assert ied_small.value / ied_large.value == pytest.approx(0.5, abs=0.03)
+    assert ied_small.score < ied_large.score
+
+
+def test_second_face_beside_the_first_lowers_single_face(lfw_images, detector):
+    one = photo(lfw_images, PHOTOS[0])
+    two = np.hstack([one, photo(lfw_images, PHOTOS[1])])
+    assert measured(one, detector)[1]["single_face"].score == 100
+    single = measured(two, detector)[1]["single_face"]
+    assert single.value > 0.8  # two faces of about the same size
+    assert single.score < 20
+
+
+def test_under_exposure_lowers_luminance_and_raises_dark_pixels(lfw_images, detector):
+    image = photo(lfw_images, PHOTOS[0])
+    dark = (image.astype(np.float32) * 0.2).astype(np.uint8)
+    face = measured(image, detector)[0]
+    crop = align_face(dark, face.landmarks)  # same geometry: only the light changes
+    normal = measured(image, detector)[1]
+    under = measure_face(dark, face, [face], crop)
+    assert under["luminance_mean"].value < normal["luminance_mean"].value / 4
+    assert under["luminance_mean"].score < 10 < normal["luminance_mean"].score
+    assert under["under_exposure"].value > 0.9
+    assert under["under_exposure"].score < normal["under_exposure"].score
+    assert under["dynamic_range"].value < normal["dynamic_range"].value
+
+
+def test_blur_lowers_sharpness(lfw_images, detector):
+    image = photo(lfw_images, PHOTOS[0])
+    face = measured(image, detector)[0]
+    blurred = cv2.GaussianBlur(image, (0, 0), 2)
+    sharp = measure_face(image, face, [face], align_face(image, face.landmarks))["sharpness"]
+    soft = measure_face(blurred, face, [face], align_face(blurred, face.landmarks))["sharpness"]
+    assert soft.score < sharp.score - 20
+
+
+def test_face_cut_off_by_the_border_is_not_assessed(lfw_images, detector):
+    image = photo(lfw_images, PHOTOS[0])
+    face = measured(image, detector)[0]
+    cut = int(face.landmarks[0, 0]) + 2  # the image-left eye falls outside
+    shifted = replace(face, landmarks=face.landmarks - [cut, 0], bbox=face.bbox - [cut, 0] * 2)
+    measures = measure_face(image[:, cut:], shifted, [shifted], None)
+    assert all(m == Measure(None, NOT_ASSESSED) for m in measures.values())
+
+
+def test_given_crop_has_no_geometry_but_its_light(lfw_images, detector):
+    image = photo(lfw_images, PHOTOS[0])
+    face = measured(image, detector)[0]
+    crop = align_face(image, face.landmarks)
+    measures = measure_face(crop, None, [], crop)
+    assert list(measures) == list(MEASURE_NAMES)
+    for name, measure in measures.items():
+        if name in GEOMETRIC:
+            assert measure == Measure(None, NOT_ASSESSED), name
+        else:
+            assert 0 <= measure.score <= 100 and measure.value is not None, name
+
+
+def test_ofiq_mapping_constants():
+    # OFIQ's inter-eye distance: Q(50) 27, Q(70) 50, Q(90) 73, Q(120) 92.
+    assert [ofiq_score(x, x0=70, w=20) for x in (50, 70, 90, 120)] == [27, 50, 73, 92]
+    # Natural colour's inverse sigmoid: 100 at distance 0.
+    assert ofiq_score(0, h=200, a=1, s=-1, x0=0, w=10) == 100
+    # Under-exposure: 100 up to a half of dark pixels, 52 at 0.9.
+    under = [ofiq_score(x, h=120, a=0.832, s=-1, x0=0.92, w=0.05) for x in (0.5, 0.9)]
+    assert under == [100, 52]

@@ -250,6 +250,39 @@ def test_fail_under_gates_the_exit_code(random_onnx_model: Path, faces_dir: Path
     assert parse_csv(failing.stdout) == rows  # the rows are still written
 
 
+def _group_photo() -> Path:
+    return next(path for path in sample_photos() if path.name == "t1.jpg")
+
+
+def test_fail_under_with_faces_all_takes_the_best_face(random_onnx_model: Path) -> None:
+    common = ["--model", random_onnx_model, "--faces", "all", "--detector", "mtcnn"]
+    rows = parse_csv(run_score(*common, _group_photo()).stdout)
+    qualities = [row["quality"] for row in rows]
+    assert len(qualities) == 6 and min(qualities) < max(qualities)
+    # Only the best face must reach the bar; the worst ones do not.
+    assert run_score(*common, "--fail-under", max(qualities), _group_photo()).exit_code == 0
+    above = max(qualities) + 1e-3
+    assert run_score(*common, "--fail-under", above, _group_photo()).exit_code == 3
+
+
+def test_fail_under_counts_resumed_rows(random_onnx_model: Path, tmp_path: Path) -> None:
+    """Inputs answered by an earlier run are gated by the best quality in their rows."""
+    out = tmp_path / "scores.csv"
+    common = ["--model", random_onnx_model, "--faces", "all", "--detector", "mtcnn", "--quiet"]
+    assert run_score(*common, "--out", out, _group_photo()).exit_code == 0
+    best = max(row["quality"] for row in parse_csv(out.read_text()))
+    written = out.read_text()
+
+    def resumed(threshold: float) -> int:
+        return run_score(
+            *common, "--resume", "--out", out, "--fail-under", threshold, _group_photo()
+        ).exit_code
+
+    assert resumed(best) == 0
+    assert resumed(best + 1e-3) == 3
+    assert out.read_text() == written  # nothing was scored again
+
+
 def test_fail_under_counts_inputs_without_a_face(random_onnx_model: Path, tmp_path) -> None:
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((100, 100, 3), 90, np.uint8))

@@ -279,12 +279,37 @@ def test_resumed_run_equals_a_straight_run(crop_folder: Path, tmp_path: Path) ->
     train(config(tmp_path / "resumed", 3))
     resumed = train(config(tmp_path / "resumed", 8, resume=True))
 
-    losses = [(r["step"], r["loss"], r["ce"], r["quality_loss"]) for r in read_log(tmp_path / "straight")]
+    losses = [
+        (r["step"], r["loss"], r["ce"], r["quality_loss"]) for r in read_log(tmp_path / "straight")
+    ]
     assert [r[0] for r in losses] == list(range(1, 9))
     assert [
         (r["step"], r["loss"], r["ce"], r["quality_loss"]) for r in read_log(tmp_path / "resumed")
     ] == losses
     for name, tensor in straight.state_dict().items():
         assert torch.equal(tensor, resumed.state_dict()[name]), name
-    ends = [torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in ("straight", "resumed")]
+    ends = [
+        torch.load(tmp_path / run / "checkpoint.pt", weights_only=True)
+        for run in ("straight", "resumed")
+    ]
     assert torch.equal(ends[0]["head"]["kernel"], ends[1]["head"]["kernel"])
+
+
+def test_no_classify_degraded_leaves_degraded_samples_out_of_the_cross_entropy(
+    crop_folder: Path, tmp_path: Path
+) -> None:
+    """Every sample degraded and none classified: the logged cross-entropy is exactly 0,
+    while the quality head still trains."""
+    from fiqa_cli.export.train import TrainConfig, train
+
+    out = tmp_path / "run"
+    train(
+        TrainConfig(
+            data=crop_folder, out=out, arch="mobilefacenet", batch_size=8, epochs=1,
+            max_steps=2, num_workers=0, log_every=1, augment_degradations=1.0,
+            classify_degraded=False,
+        )
+    )  # fmt: skip
+    log = read_log(out)
+    assert [record["step"] for record in log] == [1, 2]
+    assert all(record["ce"] == 0.0 and record["quality_loss"] > 0 for record in log)

@@ -101,8 +101,11 @@ def test_csv_and_jsonl_hold_the_same_rows_in_input_order(
     assert [row["path"] for row in csv_rows] == expected_order
     for row in csv_rows:
         assert row["status"] == "ok" and row["face"] == 0 and row["message"] == ""
-        assert isinstance(row["quality"], float) and 0.5 <= row["det_score"] <= 1.0
+        assert isinstance(row["quality"], float) and np.isfinite(row["quality"])
+        assert 0.5 <= row["det_score"] <= 1.0
         assert row["x1"] < row["x2"] and row["y1"] < row["y2"]
+    # Different faces, different scores: not one constant written for every row.
+    assert len({row["quality"] for row in csv_rows}) == len(csv_rows)
     assert "detector: mtcnn" in csv_result.stderr  # auto says what it picked
 
 
@@ -136,7 +139,7 @@ def _face_variants(face_path: Path, folder: Path) -> dict[str, tuple[Path, str, 
     add("truncated.jpg", "unreadable", "truncated").write_bytes(jpeg[: len(jpeg) // 2])
     corrupt = bytearray(jpeg)
     corrupt[2:300] = bytes(298)
-    add("corrupt.jpg", "unreadable", "").write_bytes(bytes(corrupt))
+    add("corrupt.jpg", "unreadable", "not a decodable image").write_bytes(bytes(corrupt))
     add("vector.svg", "unreadable", "not a decodable image").write_text("<svg></svg>")
     cv2.imwrite(str(add("grey.png", "ok")), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(add("alpha.png", "ok")), cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))
@@ -435,10 +438,11 @@ def test_resume_jsonl_skips_answered_inputs(
 ) -> None:
     out = tmp_path / "scores.jsonl"
     photos = sorted(str(path) for path in faces_dir.rglob("*.jp*g"))
-    run_score("--model", random_onnx_model, "--out", out, *photos[:3])
+    assert run_score("--model", random_onnx_model, "--out", out, *photos[:3]).exit_code == 0
     first = out.read_text(encoding="utf-8")
     out.write_text(first + '{"path": "half a ro', encoding="utf-8")
-    run_score("--model", random_onnx_model, "--resume", "--out", out, *photos)
+    resumed = run_score("--model", random_onnx_model, "--resume", "--out", out, *photos)
+    assert resumed.exit_code == 0, resumed.stderr
     rows = parse_jsonl(out.read_text(encoding="utf-8"))
     assert [row["path"] for row in rows] == photos
     assert out.read_text(encoding="utf-8").startswith(first)

@@ -23,6 +23,7 @@ from fiqa_cli.export.backbones import BACKBONES, create_backbone  # noqa: E402
 from fiqa_cli.export.image_folder import AlignedCropCache, FaceImageFolder  # noqa: E402
 from fiqa_cli.export.train import (  # noqa: E402
     DEGRADATIONS,
+    PairVerification,
     TrainTransform,
     cross_validated_accuracy,
     lr_factor,
@@ -105,6 +106,10 @@ def test_a_short_run_lowers_the_loss(crop_folder: Path, tmp_path: Path) -> None:
     assert loaded.architecture == "mobilefacenet"
     for name, tensor in loaded.model.state_dict().items():
         assert torch.equal(tensor, checkpoint["backbone"][name])
+    # The logged accuracy is that of the saved weights, recomputed from scratch.
+    verification = PairVerification(pairs, crop_folder, AlignedCropCache(run_dir / "re", "auto"))
+    recomputed = verification.accuracy(loaded.model, torch.device("cpu"))
+    assert recomputed == pytest.approx(evaluations[-1]["val_accuracy"], abs=1e-9)
 
 
 def test_resume_continues_step_counter_and_schedule(crop_folder: Path, tmp_path: Path) -> None:

@@ -311,6 +311,12 @@ def train(config: TrainConfig) -> nn.Module:
         scheduler.load_state_dict(checkpoint["scheduler"])
         scaler.load_state_dict(checkpoint["grad_scaler"])
         step = checkpoint["step"]
+        # Dropout and, in the main process, augmentation draw from these generators: restored,
+        # the resumed steps draw what an uninterrupted run would have drawn.
+        if "rng_state" in checkpoint:  # checkpoints written before it was saved lack it
+            torch.set_rng_state(checkpoint["rng_state"].cpu())
+            if device.type == "cuda":
+                torch.cuda.set_rng_state(checkpoint["cuda_rng_state"].cpu(), device)
     ddp_model = (
         DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
         if distributed
@@ -330,6 +336,10 @@ def train(config: TrainConfig) -> nn.Module:
                 "grad_scaler": scaler.state_dict(),
                 "step": step,
                 "epoch": step // steps_per_epoch,  # completed epochs
+                "rng_state": torch.get_rng_state(),
+                "cuda_rng_state": torch.cuda.get_rng_state(device)
+                if device.type == "cuda"
+                else torch.empty(0, dtype=torch.uint8),
                 "config": config_record,
             },
         )

@@ -8,17 +8,27 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Set (to 1) where the data must be there, as in CI: a missing data folder then fails the tests
+# that need it instead of skipping them, so a broken data path cannot pass as a green run.
+REQUIRE_SHARED = "FIQA_REQUIRE_SHARED"
 
 
 def shared_root() -> Path:
     return Path(os.environ.get("FIQA_SHARED", REPO_ROOT.parent / "shared")).resolve()
 
 
+def skip_without_shared_data(reason: str) -> None:
+    """Skip for a newcomer without the data; fail where $FIQA_REQUIRE_SHARED is set."""
+    if os.environ.get(REQUIRE_SHARED, "") not in ("", "0"):
+        pytest.fail(f"{reason} (required: {REQUIRE_SHARED} is set)", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     root = shared_root()
     if not (root / "README.md").is_file():
-        pytest.skip(f"shared data folder not found at {root} (set FIQA_SHARED)")
+        skip_without_shared_data(f"shared data folder not found at {root} (set FIQA_SHARED)")
     return root
 
 

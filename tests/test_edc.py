@@ -67,7 +67,7 @@ def test_threshold_never_exceeds_target_fmr_with_tied_scores() -> None:
     assert tail.threshold(0.05) == 0.9  # k = 0: no false match allowed
     assert not tail.resolves(0.05)
     assert tail.resolves(0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must lie in \(0, 1\), got 1.0"):
         tail.threshold(1.0)
 
 

@@ -198,6 +198,12 @@ def test_score_file_joined_by_path_reproduces_the_oracle(evaluated: dict) -> Non
 def test_plot_is_a_png(evaluated: dict) -> None:
     data = evaluated["plot"].read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+    # One 6.5 x 5 inch panel per FMR at 120 dpi, with coloured curves drawn on white.
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (600, 780 * len(FMRS), 3)
+    pixels = image.reshape(-1, 3)
+    coloured = (pixels.max(axis=1).astype(int) - pixels.min(axis=1)) > 60
+    assert coloured.mean() > 0.001 and len(np.unique(pixels[coloured], axis=0)) > 8
 
 
 def test_pairs_file_mode_matches_direct_computation(

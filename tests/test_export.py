@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -17,6 +18,7 @@ onnx = pytest.importorskip("onnx")
 import cv2  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
+from contract_input import by_hand_contract  # noqa: E402
 from torch import nn  # noqa: E402
 
 from fiqa_cli import __version__, model_contract  # noqa: E402
@@ -29,11 +31,14 @@ from fiqa_cli.export.checkpoint import (  # noqa: E402
     load_backbone,
 )
 from fiqa_cli.export.onnx_export import (  # noqa: E402
+    PARITY_SEED,
     PARITY_TOLERANCE,
+    RANDOM_PARITY_BATCH,
     export_checkpoint,
+    export_model,
+    measure_parity,
     relative_difference,
 )
-from fiqa_cli.runtime.model_input import crops_to_input  # noqa: E402
 
 SCRFD_MODEL = Path("models") / "scrfd_500m_bnkps.onnx"
 PARITY_FACES = 4
@@ -130,7 +135,7 @@ def test_official_iresnet50_exports_and_reproduces_torch_on_real_faces(
     assert result.stdout.strip() == str(out)
     assert f"parity on {PARITY_FACES} aligned crops" in result.stderr
     crops = [cv2.imread(str(path)) for path in sorted(aligned_faces.iterdir())]
-    batch = crops_to_input(crops)
+    batch = by_hand_contract(crops)
     expected, exported = torch_outputs(model, batch), onnx_outputs(out, batch)
     for reference, candidate in zip(expected, exported, strict=True):
         assert relative_difference(reference, candidate) < 1e-4
@@ -229,7 +234,7 @@ def test_score_with_exported_training_checkpoint_equals_torch(aligned_faces, tmp
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
     crops = [cv2.imread(str(aligned_faces / Path(row["path"]).name)) for row in rows]
-    expected = torch_outputs(model, crops_to_input(crops))[1][:, 0]
+    expected = torch_outputs(model, by_hand_contract(crops))[1][:, 0]
     scored = np.array([row["quality"] for row in rows])
     assert len(rows) == PARITY_FACES and all(row["status"] == "ok" for row in rows)
     # Rows carry 6 decimals: the difference is rounding, not the model.
@@ -261,6 +266,63 @@ def test_fp16_export_keeps_float32_interface_within_tolerance(aligned_faces, tmp
     assert all(o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for o in graph.output)
     assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in graph.initializer)
     assert metadata(result.out_path)[model_contract.META_PRECISION] == "fp16"
+
+
+def test_parity_tolerances_are_the_documented_ones():
+    # README: "exceeds 1e-4 (1e-2 for --fp16)"; a looser tolerance would pass wrong exports.
+    assert PARITY_TOLERANCE == {"fp32": 1e-4, "fp16": 1e-2}
+
+
+def nudged_quality_head(model: nn.Module, batch: np.ndarray, relative: float) -> nn.Module:
+    """A copy of `model` whose quality output on `batch` is off by `relative` of its scale."""
+    nudged = copy.deepcopy(model)
+    scale = float(np.abs(torch_outputs(model, batch)[1]).max())
+    with torch.no_grad():
+        nudged.qs.bias += relative * scale
+    return nudged
+
+
+def seeded_parity_batch() -> np.ndarray:
+    """The input the export checks parity on when no --parity-images are given."""
+    size = model_contract.INPUT_SIZE
+    batch = np.random.default_rng(PARITY_SEED).uniform(-1, 1, (RANDOM_PARITY_BATCH, 3, size, size))
+    return batch.astype(np.float32)
+
+
+def test_parity_measures_the_quality_output(mobilefacenet_checkpoint, tmp_path):
+    model, _ = mobilefacenet_checkpoint
+    batch = seeded_parity_batch()
+    nudged = export_model(
+        nudged_quality_head(model, batch, 1e-3), tmp_path / "n.onnx", architecture="mobilefacenet"
+    )
+
+    parity = measure_parity(model, nudged, batch)
+
+    assert parity.embedding < 1e-5  # the embedding is untouched ...
+    assert parity.quality == pytest.approx(1e-3, rel=0.05)  # ... the quality head is not
+    assert not parity.passed
+
+
+def test_export_with_a_nudged_quality_head_is_refused(
+    mobilefacenet_checkpoint, tmp_path, monkeypatch
+):
+    """A graph whose quality head is off by a thousandth of its scale must not be written."""
+    from fiqa_cli.export import onnx_export
+
+    _, checkpoint = mobilefacenet_checkpoint
+    exact = onnx_export.export_model
+
+    def export_nudged(model, *args, **kwargs):
+        return exact(nudged_quality_head(model, seeded_parity_batch(), 1e-3), *args, **kwargs)
+
+    monkeypatch.setattr(onnx_export, "export_model", export_nudged)
+    out = tmp_path / "nudged.onnx"
+
+    result = run_export(checkpoint, "--out", out)
+
+    assert result.exit_code == 1
+    assert "does not reproduce the checkpoint" in result.stderr and "quality 1.0" in result.stderr
+    assert list(tmp_path.glob("nudged.onnx*")) == []
 
 
 def test_failed_parity_writes_no_model(mobilefacenet_checkpoint, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import skip_without_shared_data
 
 from fiqa_cli.choices import CENTRAL_FACE, LARGEST_FACE
 from fiqa_cli.evaluation.samples import identity_samples, prepare_faces
@@ -37,8 +38,14 @@ def test_central_is_the_face_nearest_the_image_centre() -> None:
 
 
 def test_equal_distances_keep_the_larger_face() -> None:
-    faces = [_face(0, 40, 80, 120), _face(180, 60, 220, 100)]
+    # Both centres lie exactly 50 px from the image centre (100, 80): a real tie.
+    faces = [_face(20, 50, 80, 110), _face(135, 65, 165, 95)]
+    centres = [(face.bbox[:2] + face.bbox[2:]) / 2 for face in faces]
+    assert [np.hypot(*(centre - (100, 80))) for centre in centres] == [50.0, 50.0]
     assert chosen_face_index(faces, (160, 200), CENTRAL_FACE) == 0
+    # Moved a pixel nearer, the smaller face wins: the tie, not the size, decided above.
+    nearer = [faces[0], _face(134, 65, 164, 95)]
+    assert chosen_face_index(nearer, (160, 200), CENTRAL_FACE) == 1
 
 
 def test_no_faces_or_an_unknown_choice_is_an_error() -> None:
@@ -56,7 +63,7 @@ def bush_photos(lfw_images: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     for name in (*BYSTANDER_PHOTOS, "George_W_Bush_0001.jpg", "George_W_Bush_0002.jpg"):
         source = lfw_images / "George_W_Bush" / name
         if not source.is_file():
-            pytest.skip(f"{source} is not in the shared data")
+            skip_without_shared_data(f"{source} is not in the shared data")
         (folder / name).symlink_to(source)
     return folder.parent
 

@@ -53,7 +53,11 @@ def test_shards_partition_inputs_whatever_their_order() -> None:
     assert reordered == shards[1]
 
 
-@pytest.mark.parametrize("text", ["0/4", "5/4", "1", "a/b", "1/0"])
-def test_bad_shard_specs_are_refused(text: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("0/4", "between 1 and N"), ("5/4", "between 1 and N"), ("1", "expected K/N"),
+     ("a/b", "expected K/N"), ("1/0", "between 1 and N")],
+)  # fmt: skip
+def test_bad_shard_specs_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         parse_shard(text)

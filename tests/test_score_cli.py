@@ -101,8 +101,11 @@ def test_csv_and_jsonl_hold_the_same_rows_in_input_order(
     assert [row["path"] for row in csv_rows] == expected_order
     for row in csv_rows:
         assert row["status"] == "ok" and row["face"] == 0 and row["message"] == ""
-        assert isinstance(row["quality"], float) and 0.5 <= row["det_score"] <= 1.0
+        assert isinstance(row["quality"], float) and np.isfinite(row["quality"])
+        assert 0.5 <= row["det_score"] <= 1.0
         assert row["x1"] < row["x2"] and row["y1"] < row["y2"]
+    # Different faces, different scores: not one constant written for every row.
+    assert len({row["quality"] for row in csv_rows}) == len(csv_rows)
     assert "detector: mtcnn" in csv_result.stderr  # auto says what it picked
 
 
@@ -136,7 +139,7 @@ def _face_variants(face_path: Path, folder: Path) -> dict[str, tuple[Path, str, 
     add("truncated.jpg", "unreadable", "truncated").write_bytes(jpeg[: len(jpeg) // 2])
     corrupt = bytearray(jpeg)
     corrupt[2:300] = bytes(298)
-    add("corrupt.jpg", "unreadable", "").write_bytes(bytes(corrupt))
+    add("corrupt.jpg", "unreadable", "not a decodable image").write_bytes(bytes(corrupt))
     add("vector.svg", "unreadable", "not a decodable image").write_text("<svg></svg>")
     cv2.imwrite(str(add("grey.png", "ok")), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(add("alpha.png", "ok")), cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))
@@ -256,6 +259,39 @@ def test_fail_under_gates_the_exit_code(random_onnx_model: Path, faces_dir: Path
     failing = run_score("--model", random_onnx_model, "--fail-under", high + 1, faces_dir)
     assert failing.exit_code == 3
     assert parse_csv(failing.stdout) == rows  # the rows are still written
+
+
+def _group_photo() -> Path:
+    return next(path for path in sample_photos() if path.name == "t1.jpg")
+
+
+def test_fail_under_with_faces_all_takes_the_best_face(random_onnx_model: Path) -> None:
+    common = ["--model", random_onnx_model, "--faces", "all", "--detector", "mtcnn"]
+    rows = parse_csv(run_score(*common, _group_photo()).stdout)
+    qualities = [row["quality"] for row in rows]
+    assert len(qualities) == 6 and min(qualities) < max(qualities)
+    # Only the best face must reach the bar; the worst ones do not.
+    assert run_score(*common, "--fail-under", max(qualities), _group_photo()).exit_code == 0
+    above = max(qualities) + 1e-3
+    assert run_score(*common, "--fail-under", above, _group_photo()).exit_code == 3
+
+
+def test_fail_under_counts_resumed_rows(random_onnx_model: Path, tmp_path: Path) -> None:
+    """Inputs answered by an earlier run are gated by the best quality in their rows."""
+    out = tmp_path / "scores.csv"
+    common = ["--model", random_onnx_model, "--faces", "all", "--detector", "mtcnn", "--quiet"]
+    assert run_score(*common, "--out", out, _group_photo()).exit_code == 0
+    best = max(row["quality"] for row in parse_csv(out.read_text()))
+    written = out.read_text()
+
+    def resumed(threshold: float) -> int:
+        return run_score(
+            *common, "--resume", "--out", out, "--fail-under", threshold, _group_photo()
+        ).exit_code
+
+    assert resumed(best) == 0
+    assert resumed(best + 1e-3) == 3
+    assert out.read_text() == written  # nothing was scored again
 
 
 def test_fail_under_counts_inputs_without_a_face(random_onnx_model: Path, tmp_path) -> None:
@@ -410,10 +446,11 @@ def test_resume_jsonl_skips_answered_inputs(
 ) -> None:
     out = tmp_path / "scores.jsonl"
     photos = sorted(str(path) for path in faces_dir.rglob("*.jp*g"))
-    run_score("--model", random_onnx_model, "--out", out, *photos[:3])
+    assert run_score("--model", random_onnx_model, "--out", out, *photos[:3]).exit_code == 0
     first = out.read_text(encoding="utf-8")
     out.write_text(first + '{"path": "half a ro', encoding="utf-8")
-    run_score("--model", random_onnx_model, "--resume", "--out", out, *photos)
+    resumed = run_score("--model", random_onnx_model, "--resume", "--out", out, *photos)
+    assert resumed.exit_code == 0, resumed.stderr
     rows = parse_jsonl(out.read_text(encoding="utf-8"))
     assert [row["path"] for row in rows] == photos
     assert out.read_text(encoding="utf-8").startswith(first)

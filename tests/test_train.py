@@ -23,7 +23,11 @@ from fiqa_cli.export import ARCHITECTURES  # noqa: E402
 from fiqa_cli.export.augment import DEGRADATIONS, TrainTransform  # noqa: E402
 from fiqa_cli.export.backbones import BACKBONES, create_backbone  # noqa: E402
 from fiqa_cli.export.image_folder import AlignedCropCache, FaceImageFolder  # noqa: E402
-from fiqa_cli.export.train import cross_validated_accuracy, lr_factor  # noqa: E402
+from fiqa_cli.export.train import (  # noqa: E402
+    PairVerification,
+    cross_validated_accuracy,
+    lr_factor,
+)
 from fiqa_cli.export.train_cli import train_command  # noqa: E402
 
 IDENTITIES = 6
@@ -92,6 +96,10 @@ def test_a_short_run_lowers_the_loss(crop_folder: Path, tmp_path: Path) -> None:
     assert loaded.architecture == "mobilefacenet"
     for name, tensor in loaded.model.state_dict().items():
         assert torch.equal(tensor, checkpoint["backbone"][name])
+    # The logged accuracy is that of the saved weights, recomputed from scratch.
+    verification = PairVerification(pairs, crop_folder, AlignedCropCache(run_dir / "re", "auto"))
+    recomputed = verification.accuracy(loaded.model, torch.device("cpu"))
+    assert recomputed == pytest.approx(evaluations[-1]["val_accuracy"], abs=1e-9)
 
 
 def test_resume_continues_step_counter_and_schedule(crop_folder: Path, tmp_path: Path) -> None:
@@ -286,3 +294,58 @@ def test_identities_of_different_roots_never_merge(crop_folder: Path, tmp_path: 
     config = torch.load(run_dir / "checkpoint.pt", weights_only=True)["config"]
     assert config["num_classes"] == IDENTITIES + 1
     assert config["data"] == [str(crop_folder), str(other_root)]
+
+
+def test_resumed_run_equals_a_straight_run(crop_folder: Path, tmp_path: Path) -> None:
+    """8 steps straight, and 3 steps then a resumed 5 (from the middle of epoch 0 into epoch 1),
+    train the same weights with the same per-step losses: a resume that re-initialised a
+    weight, lost the optimiser's momentum, restarted the epoch or drew other augmentations and
+    dropout masks would differ."""
+    from fiqa_cli.export.train import TrainConfig, train
+
+    def config(out: Path, max_steps: int, resume: bool = False) -> TrainConfig:
+        # 48 images / batch 8: 6 steps per epoch. Degradations and dropout draw random numbers.
+        return TrainConfig(
+            data=crop_folder, out=out, arch="mobilefacenet", batch_size=8, epochs=2,
+            max_steps=max_steps, resume=resume, num_workers=0, log_every=1, seed=3,
+            augment_degradations=0.5,
+        )  # fmt: skip
+
+    straight = train(config(tmp_path / "straight", 8))
+    train(config(tmp_path / "resumed", 3))
+    resumed = train(config(tmp_path / "resumed", 8, resume=True))
+
+    losses = [
+        (r["step"], r["loss"], r["ce"], r["quality_loss"]) for r in read_log(tmp_path / "straight")
+    ]
+    assert [r[0] for r in losses] == list(range(1, 9))
+    assert [
+        (r["step"], r["loss"], r["ce"], r["quality_loss"]) for r in read_log(tmp_path / "resumed")
+    ] == losses
+    for name, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, resumed.state_dict()[name]), name
+    ends = [
+        torch.load(tmp_path / run / "checkpoint.pt", weights_only=True)
+        for run in ("straight", "resumed")
+    ]
+    assert torch.equal(ends[0]["head"]["kernel"], ends[1]["head"]["kernel"])
+
+
+def test_no_classify_degraded_leaves_degraded_samples_out_of_the_cross_entropy(
+    crop_folder: Path, tmp_path: Path
+) -> None:
+    """Every sample degraded and none classified: the logged cross-entropy is exactly 0,
+    while the quality head still trains."""
+    from fiqa_cli.export.train import TrainConfig, train
+
+    out = tmp_path / "run"
+    train(
+        TrainConfig(
+            data=crop_folder, out=out, arch="mobilefacenet", batch_size=8, epochs=1,
+            max_steps=2, num_workers=0, log_every=1, augment_degradations=1.0,
+            classify_degraded=False,
+        )
+    )  # fmt: skip
+    log = read_log(out)
+    assert [record["step"] for record in log] == [1, 2]
+    assert all(record["ce"] == 0.0 and record["quality_loss"] > 0 for record in log)

@@ -139,7 +139,12 @@ class QualityModel:
             return np.zeros(0, np.float32)
         tensor = self.preprocess(crops_bgr)
         step = self._max_batch or len(tensor)
-        scores = [self._run(tensor[i : i + step]) for i in range(0, len(tensor), step)]
+        scores = []
+        for start in range(0, len(tensor), step):
+            chunk = tensor[start : start + step]
+            # A fixed-batch graph takes exactly `step` crops: a short last batch is padded.
+            padding = np.zeros((step - len(chunk), *chunk.shape[1:]), chunk.dtype)
+            scores.append(self._run(np.concatenate([chunk, padding]))[: len(chunk)])
         return np.concatenate(scores).reshape(len(tensor), -1)[:, 0]
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

@@ -1,0 +1,269 @@
+"""Curated mutation check: plant each known-dangerous bug in a copy of the repository and see
+that a test named for it fails.
+
+    FIQA_SHARED=/path/to/shared .venv/bin/python tools/mutants.py            # every mutant
+    FIQA_SHARED=... .venv/bin/python tools/mutants.py --only loss,edc        # some groups
+    FIQA_SHARED=... .venv/bin/python tools/mutants.py --list
+
+Each mutant replaces one exact snippet of one file (which must occur exactly once, so a
+refactoring that moves the code makes the mutant fail loudly instead of silently testing
+nothing) and names the tests that must catch it. Only those tests run, in a temporary copy
+of the working tree (tracked and untracked, not ignored, files). A mutant counts as killed
+only when one of its named tests fails; a failure of any other test (a collection error, a
+broken fixture) does not count. The named tests are first run unmutated and must pass.
+Survivors are printed; the exit status is 1 when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    group: str
+    name: str
+    path: str
+    original: str
+    replacement: str
+    tests: tuple[str, ...]  # pytest node ids (file::function); any of them failing kills it
+
+
+T_INPUT = "tests/test_model_input.py"
+T_LOSS = "tests/test_loss.py"
+T_EDC = "tests/test_edc.py"
+T_EXPORT = "tests/test_export.py"
+T_CHOICE = "tests/test_face_choice.py"
+T_SCORE = "tests/test_score_cli.py"
+T_TRAIN = "tests/test_train.py"
+
+MUTANTS = (
+    Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
+           "batch = batch[..., ::-1]", "batch = batch",
+           (f"{T_INPUT}::test_crops_become_rgb_in_minus_one_to_one_nchw",
+            f"{T_INPUT}::test_a_model_without_metadata_is_fed_the_contract")),
+    Mutant("preprocessing", "std multiplies", "fiqa_cli/runtime/model_input.py",
+           "gain = (pixel_scale / std)", "gain = (pixel_scale * std)",
+           (f"{T_INPUT}::test_crops_become_rgb_in_minus_one_to_one_nchw",)),
+    Mutant("preprocessing", "mean not subtracted", "fiqa_cli/runtime/model_input.py",
+           "tensor = batch.astype(np.float32) * gain + offset",
+           "tensor = batch.astype(np.float32) * gain",
+           (f"{T_INPUT}::test_crops_become_rgb_in_minus_one_to_one_nchw",)),
+    Mutant("quality model", "colour order metadata ignored", "fiqa_cli/runtime/quality_model.py",
+           "color_order=self.color_order,", "color_order=contract.COLOR_ORDER,",
+           (f"{T_INPUT}::test_a_model_is_fed_as_its_metadata_declares",)),
+    Mutant("quality model", "mean metadata ignored", "fiqa_cli/runtime/quality_model.py",
+           "mean=self.mean,", "mean=contract.MEAN,",
+           (f"{T_INPUT}::test_a_model_is_fed_as_its_metadata_declares",)),
+    Mutant("quality model", "std metadata ignored", "fiqa_cli/runtime/quality_model.py",
+           "std=self.std,", "std=contract.STD,",
+           (f"{T_INPUT}::test_a_model_is_fed_as_its_metadata_declares",)),
+    Mutant("quality model", "fixed batch size ignored", "fiqa_cli/runtime/quality_model.py",
+           "step = self._max_batch or len(tensor)", "step = len(tensor)",
+           (f"{T_INPUT}::test_a_fixed_batch_model_is_run_that_many_crops_at_a_time",)),
+    Mutant("loss", "CR without the +1", "export/loss.py",
+           "ratio = ccs / (nnccs + 1.0 + CR_EPSILON)", "ratio = ccs / (nnccs + CR_EPSILON)",
+           (f"{T_LOSS}::test_certainty_ratio_of_known_cosines",)),
+    Mutant("loss", "own class counted in NNCCS", "export/loss.py",
+           "others = cosines.scatter(1, labels[:, None], -2.0)", "others = cosines",
+           (f"{T_LOSS}::test_certainty_ratio_of_known_cosines",)),
+    Mutant("loss", "margin with the wrong sign", "export/loss.py",
+           "with_margin = target * math.cos(margin) - sine * math.sin(margin)",
+           "with_margin = target * math.cos(margin) + sine * math.sin(margin)",
+           (f"{T_LOSS}::test_margin_changes_the_target_class_only",)),
+    Mutant("loss", "SmoothL1 beta 1", "export/loss.py",
+           "target, beta=0.5)", "target, beta=1.0)",
+           (f"{T_LOSS}::test_loss_parts_add_up_and_targets_get_no_gradient",)),
+    Mutant("loss", "mask ignored in the cross-entropy", "export/loss.py",
+           "classification = (per_sample * weights).sum() / weights.sum().clamp_min(1.0)",
+           "classification = per_sample.mean()",
+           (f"{T_LOSS}::test_unclassified_samples_get_a_target_but_teach_the_classifier_nothing",)),
+    Mutant("edc", "pair quality is the higher one", "fiqa_cli/evaluation/edc.py",
+           "pair_quality = np.minimum(", "pair_quality = np.maximum(",
+           (f"{T_EDC}::test_curve_of_distinct_qualities",
+            f"{T_EDC}::test_curve_matches_a_direct_count_on_random_data_with_ties")),
+    Mutant("edc", "score at the threshold matches", "fiqa_cli/evaluation/edc.py",
+           "false_non_match = np.asarray(mated_scores) <= threshold",
+           "false_non_match = np.asarray(mated_scores) < threshold",
+           (f"{T_EDC}::test_score_equal_to_threshold_is_a_non_match",)),
+    Mutant("edc", "ties discarded one by one", "fiqa_cli/evaluation/edc.py",
+           'np.searchsorted(sorted_qualities, levels, side="right")',
+           'np.searchsorted(sorted_qualities, levels, side="left")',
+           (f"{T_EDC}::test_tied_qualities_are_discarded_together",
+            f"{T_EDC}::test_curve_matches_a_direct_count_on_random_data_with_ties")),
+    Mutant("edc", "threshold rank rounded up", "fiqa_cli/evaluation/edc.py",
+           "return math.floor(fmr * self.count + _FLOOR_SLACK)",
+           "return math.ceil(fmr * self.count)",
+           (f"{T_EDC}::test_threshold_never_exceeds_target_fmr_with_tied_scores",
+            f"{T_EDC}::test_threshold_rank_survives_floating_point_products")),
+    Mutant("edc", "pAUC not cut at max discard", "fiqa_cli/evaluation/edc.py",
+           "np.minimum(ends, max_discard) - starts", "np.minimum(ends, 1.0) - starts",
+           (f"{T_EDC}::test_curve_of_distinct_qualities",
+            f"{T_EDC}::test_curve_matches_a_direct_count_on_random_data_with_ties")),
+    Mutant("export parity", "fp32 tolerance 1e-1", "export/onnx_export.py",
+           '"fp32": 1e-4', '"fp32": 1e-1',
+           (f"{T_EXPORT}::test_parity_tolerances_are_the_documented_ones",)),
+    Mutant("export parity", "fp16 tolerance 1.0", "export/onnx_export.py",
+           '"fp16": 1e-2', '"fp16": 1.0',
+           (f"{T_EXPORT}::test_parity_tolerances_are_the_documented_ones",)),
+    Mutant("export parity", "quality left out of the verdict", "export/onnx_export.py",
+           "return max(self.embedding, self.quality) <= self.tolerance",
+           "return self.embedding <= self.tolerance",
+           (f"{T_EXPORT}::test_parity_measures_the_quality_output",
+            f"{T_EXPORT}::test_export_with_a_nudged_quality_head_is_refused")),
+    Mutant("export parity", "quality compared with itself", "export/onnx_export.py",
+           "quality=relative_difference(reference[1], candidate[1])",
+           "quality=relative_difference(reference[1], reference[1])",
+           (f"{T_EXPORT}::test_parity_measures_the_quality_output",
+            f"{T_EXPORT}::test_export_with_a_nudged_quality_head_is_refused")),
+    Mutant("face choice", "last face wins a tie", "fiqa_cli/runtime/face_choice.py",
+           "return int(np.argmin(distances))",
+           "return len(faces) - 1 - int(np.argmin(distances[::-1]))",
+           (f"{T_CHOICE}::test_equal_distances_keep_the_larger_face",)),
+    Mutant("face choice", "width and height swapped", "fiqa_cli/runtime/face_choice.py",
+           "height, width = image_size", "width, height = image_size",
+           (f"{T_CHOICE}::test_central_is_the_face_nearest_the_image_centre",)),
+    Mutant("rows/resume", "cut-off last line kept", "fiqa_cli/runtime/rows.py",
+           'complete = data.rfind(b"\\n") + 1', "complete = len(data)",
+           (f"{T_SCORE}::test_resume_after_a_killed_run",
+            f"{T_SCORE}::test_resume_jsonl_skips_answered_inputs")),
+    Mutant("rows/resume", "resume keeps the worst face", "fiqa_cli/runtime/rows.py",
+           "(best is None or quality > best)", "(best is None or quality < best)",
+           (f"{T_SCORE}::test_fail_under_counts_resumed_rows",)),
+    Mutant("rows/resume", "answered inputs scored again", "fiqa_cli/commands/score.py",
+           "if item.path not in answered and", "if",
+           (f"{T_SCORE}::test_resume_after_a_killed_run",
+            f"{T_SCORE}::test_resume_jsonl_skips_answered_inputs",
+            f"{T_SCORE}::test_fail_under_counts_resumed_rows")),
+    Mutant("fail-under", "resumed rows not counted", "fiqa_cli/commands/score.py",
+           "    for quality in answered.values():\n        gate.add(quality)\n", "",
+           (f"{T_SCORE}::test_fail_under_counts_resumed_rows",)),
+    Mutant("fail-under", "worst face with --faces all", "fiqa_cli/commands/score.py",
+           "return max(qualities) if qualities else None",
+           "return min(qualities) if qualities else None",
+           (f"{T_SCORE}::test_fail_under_with_faces_all_takes_the_best_face",)),
+    Mutant("fail-under", "a score at the bar fails", "fiqa_cli/commands/score.py",
+           "best_quality < self.threshold", "best_quality <= self.threshold",
+           (f"{T_SCORE}::test_fail_under_with_faces_all_takes_the_best_face",
+            f"{T_SCORE}::test_fail_under_gates_the_exit_code")),
+    Mutant("fail-under", "no face passes the gate", "fiqa_cli/commands/score.py",
+           "(best_quality is None or best_quality < self.threshold)",
+           "(best_quality is not None and best_quality < self.threshold)",
+           (f"{T_SCORE}::test_fail_under_counts_inputs_without_a_face",)),
+    Mutant("training", "--no-classify-degraded inverted", "export/train.py",
+           "classified = None if config.classify_degraded else ~degraded.to(device)",
+           "classified = None if config.classify_degraded else degraded.to(device)",
+           (f"{T_TRAIN}::test_no_classify_degraded_leaves_degraded_samples_out_of_the_cross_entropy",)),
+    Mutant("training", "resume re-initialises the backbone", "export/train.py",
+           'backbone.load_state_dict(checkpoint["backbone"])',
+           "backbone.load_state_dict(backbone.state_dict())",
+           (f"{T_TRAIN}::test_resumed_run_equals_a_straight_run",)),
+    Mutant("training", "resume restarts the epoch", "export/train.py",
+           "done_in_epoch * config.batch_size,", "0,",
+           (f"{T_TRAIN}::test_resumed_run_equals_a_straight_run",)),
+    Mutant("training", "resume forgets the random state", "export/train.py",
+           'torch.set_rng_state(checkpoint["rng_state"].cpu())', "pass",
+           (f"{T_TRAIN}::test_resumed_run_equals_a_straight_run",)),
+)  # fmt: skip
+
+
+def copy_tree(target: Path) -> None:
+    """The working tree's tracked and untracked, not ignored, files; the export and models
+    packages linked where `fiqa_cli.export` and `fiqa_cli.models` import them from."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT, check=True, capture_output=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            (target / name).write_bytes(source.read_bytes())
+    # setup.cfg maps these packages to export/ and models/; an editable install of the real
+    # tree would otherwise serve them to the copy unmutated.
+    (target / "fiqa_cli" / "export").symlink_to(target / "export")
+    (target / "fiqa_cli" / "models").symlink_to(target / "models")
+
+
+def failing_tests(tree: Path, tests: tuple[str, ...]) -> tuple[set[str], str]:
+    """Run `tests` in `tree`: the node ids that failed or errored, and pytest's output tail."""
+    report = tree / "report.xml"
+    environment = {**os.environ, "PYTHONPATH": str(tree)}
+    finished = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         f"--junitxml={report}", *tests],
+        cwd=tree, env=environment, capture_output=True, text=True,
+    )  # fmt: skip
+    failed = set()
+    if report.is_file():
+        for case in ElementTree.parse(report).getroot().iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                module = case.get("classname", "").replace(".", "/")
+                failed.add(f"{module}.py::{case.get('name', '').split('[')[0]}")
+        report.unlink()
+    return failed, finished.stdout[-2000:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated groups (see --list)")
+    parser.add_argument("--list", action="store_true", help="print the mutants and exit")
+    arguments = parser.parse_args()
+    mutants = MUTANTS
+    if arguments.only:
+        groups = {group.strip() for group in arguments.only.split(",")}
+        mutants = tuple(mutant for mutant in MUTANTS if mutant.group in groups)
+    if arguments.list:
+        for mutant in mutants:
+            print(f"{mutant.group:14} {mutant.name:38} {mutant.path}")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="fiqa-mutants-") as temp:
+        tree = Path(temp)
+        copy_tree(tree)
+        needed = tuple(dict.fromkeys(test for mutant in mutants for test in mutant.tests))
+        failed, output = failing_tests(tree, needed)
+        if failed or "passed" not in output:
+            print(f"the named tests must pass unmutated first; failing: {sorted(failed)}")
+            print(output)
+            return 2
+        survivors = []
+        for mutant in mutants:
+            started = time.monotonic()
+            path = tree / mutant.path
+            source = path.read_text()
+            if source.count(mutant.original) != 1:
+                print(f"{mutant.name}: snippet found {source.count(mutant.original)} times in "
+                      f"{mutant.path}; update the mutant")  # fmt: skip
+                return 2
+            path.write_text(source.replace(mutant.original, mutant.replacement))
+            try:
+                failed, output = failing_tests(tree, mutant.tests)
+            finally:
+                path.write_text(source)
+            killers = failed & set(mutant.tests)
+            verdict = "killed" if killers else "SURVIVED"
+            print(f"{verdict:8} {mutant.group:14} {mutant.name:38} "
+                  f"{time.monotonic() - started:5.0f} s  {', '.join(sorted(killers))}")  # fmt: skip
+            if not killers:
+                survivors.append(mutant)
+                if failed:
+                    print(f"         only other tests failed: {sorted(failed)}")
+    killed = len(mutants) - len(survivors)
+    print(f"\n{killed} of {len(mutants)} mutants killed")
+    for mutant in survivors:
+        print(f"survivor: {mutant.group}: {mutant.name} ({mutant.path})")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -125,7 +125,13 @@ def test_ray_client_address_runs_on_the_cluster(inputs: list[str], tmp_path: Pat
     expected = score_rows(inputs, tmp_path / "score.csv", detector_args)
     gcs_port, client_port = free_ports(2)
     # A throwaway head on loopback: no authentication token to hand to the client.
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    # The head starts a client server per driver and gives it 30 s by default; on two busy
+    # cores (the whole suite, CI) that is not always enough.
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180",
+    }
     # Its own temp folder keeps the head out of /tmp/ray/ray_current_cluster, which other
     # processes' ray.init() would follow; short, because Ray puts Unix sockets below it.
     ray_temp = tempfile.mkdtemp(prefix="fiqa-ray-")

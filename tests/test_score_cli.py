@@ -139,7 +139,7 @@ def _face_variants(face_path: Path, folder: Path) -> dict[str, tuple[Path, str, 
     add("truncated.jpg", "unreadable", "truncated").write_bytes(jpeg[: len(jpeg) // 2])
     corrupt = bytearray(jpeg)
     corrupt[2:300] = bytes(298)
-    add("corrupt.jpg", "unreadable", "not a decodable image").write_bytes(bytes(corrupt))
+    add("corrupt.jpg", "unreadable", "corrupt image header").write_bytes(bytes(corrupt))
     add("vector.svg", "unreadable", "not a decodable image").write_text("<svg></svg>")
     cv2.imwrite(str(add("grey.png", "ok")), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(add("alpha.png", "ok")), cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))

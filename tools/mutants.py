@@ -146,7 +146,7 @@ MUTANTS = (
             f"{T_SCORE}::test_resume_jsonl_skips_answered_inputs",
             f"{T_SCORE}::test_fail_under_counts_resumed_rows")),
     Mutant("fail-under", "resumed rows not counted", "fiqa_cli/commands/score.py",
-           "    for quality in answered.values():\n        gate.add(quality)\n", "",
+           "        for quality in answered.values():\n            gate.add(quality)\n", "",
            (f"{T_SCORE}::test_fail_under_counts_resumed_rows",)),
     Mutant("fail-under", "worst face with --faces all", "fiqa_cli/commands/score.py",
            "return max(qualities) if qualities else None",

@@ -275,3 +275,18 @@ def test_a_symlink_cycle_in_a_burst_folder_is_entered_once(
     (folder / "loop").symlink_to(folder)
     (group,) = groups_from_arguments([str(folder)], "video")
     assert group.sources == (str(folder / "frame_00.png"),)
+
+
+def test_a_profile_gates_the_frames(photo: np.ndarray, tmp_path: Path) -> None:
+    """With --profile/--require a frame must also meet the requirements: an unmeetable one
+    leaves the group without an acceptable frame, with the requirement's reason."""
+    folder = burst(tmp_path / "burst", [photo, blurred(photo, 3)])
+    loose = run_best(folder, "--require", "inter_eye_distance=1..")
+    assert loose.exit_code == 0, loose.output
+    (kept,) = rows_of(loose.output)
+    assert kept["status"] == "ok" and kept["frame"] == "0"
+    strict = run_best(folder, "--require", "inter_eye_distance=10000..")
+    assert strict.exit_code == 3
+    (refused,) = rows_of(strict.output)
+    assert refused["status"] == "no_acceptable_frame"
+    assert "apart" in refused["message"] and "10000" in refused["message"]

@@ -20,6 +20,8 @@ from fiqa_cli.commands.options import (
     detector_option,
     device_option,
     model_option,
+    profile_from_options,
+    profile_options,
 )
 from fiqa_cli.runtime.inputs import STDIN
 from fiqa_cli.runtime.output_file import open_output
@@ -80,6 +82,7 @@ EXIT_NO_ACCEPTABLE_FRAME = 3
     type=float,
     help="Frames scored below this are not acceptable.",
 )
+@profile_options
 @click.option(
     "--save",
     type=click.Path(path_type=Path, file_okay=False),
@@ -105,6 +108,8 @@ def best(
     end: float | None,
     min_gap_ms: float,
     min_quality: float | None,
+    profile: str | None,
+    requirements: tuple[str, ...],
     save: Path | None,
     out: str,
     fmt: str | None,
@@ -119,7 +124,8 @@ def best(
     image, or '-' for one group per stdin line (each answered as it arrives).
 
     A frame is acceptable when exactly one face is detected and it is not cut off by the image
-    border (and, with --min-quality, scored at least that); acceptable frames are ranked by
+    border (and, with --min-quality, scored at least that, with --profile/--require meeting
+    the profile); acceptable frames are ranked by
     quality. One row per kept frame; one row per group without an acceptable frame, with the
     reasons of its best rejected frame.
     """
@@ -136,6 +142,7 @@ def best(
     if STDIN in inputs and len(inputs) > 1:
         raise click.UsageError("'-' (stdin) must be the only INPUT")
     sampling = Sampling(stride=stride, fps=fps, start_s=start, end_s=end)
+    judge = profile_from_options(profile, requirements)
 
     def notice(message: str) -> None:
         if not quiet:
@@ -149,7 +156,13 @@ def best(
         batch_size=batch_size,
         notice=notice,
     )
-    scorer = Scorer(scoring.model, scoring.detector, faces=ALL_FACES, batch_size=scoring.batch_size)
+    scorer = Scorer(
+        scoring.model,
+        scoring.detector,
+        faces=ALL_FACES,
+        batch_size=scoring.batch_size,
+        measures=judge is not None,
+    )
     if save is not None:
         try:
             save.mkdir(parents=True, exist_ok=True)
@@ -160,7 +173,7 @@ def best(
         if inputs == (STDIN,)
         else groups_from_arguments(inputs, group_by)
     )
-    gate = face_gate(min_quality)
+    gate = face_gate(min_quality, judge)
     without_frame = 0
     with open_output(out) as stream:
         writer = RowWriter(stream, format_for(out, fmt), write_header=True, columns=BEST_COLUMNS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -31,6 +31,10 @@ from fiqa_cli.errors import FiqaError
 # The shell's codes for a process ended by SIGINT and by SIGPIPE (128 + signal number).
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+
+
+if TYPE_CHECKING:
+    from fiqa_cli.runtime.profiles import Profile
 
 
 class FiqaCommand(click.Command):
@@ -131,3 +135,38 @@ def batch_size_option(help: str) -> Callable[[Command], Command]:
         type=click.IntRange(min=1),
         help=f"{help} [default: {CPU_BATCH_SIZE} on CPU, {CUDA_BATCH_SIZE} on CUDA]",
     )
+
+
+def profile_options(command: Command) -> Command:
+    """--profile NAME|FILE and --require KEY=VALUE: a requirement profile to judge faces by."""
+    command = click.option(
+        "--require",
+        "requirements",
+        metavar="KEY=VALUE",
+        multiple=True,
+        help="Add or replace one requirement, repeatable: KEY a measure (native value) or "
+        "MEASURE_100 (score), VALUE MIN..MAX, MIN.., ..MAX, MIN (at least) or off.",
+    )(command)
+    command = click.option(
+        "--profile",
+        metavar="NAME|FILE",
+        help="Judge each face against a requirement profile: built in 'icao' (passport-style) or "
+        "'capture' (kiosk), or a TOML file; a failing face exits 3 (fiqa score: columns verdict "
+        "and reasons; fiqa best: the frame is not acceptable).",
+    )(command)
+    return command
+
+
+def profile_from_options(name: str | None, requirements: tuple[str, ...]) -> Profile | None:
+    """The profile `--profile` and `--require` make, or None when neither is given."""
+    if name is None and not requirements:
+        return None
+    from fiqa_cli.runtime.profiles import ProfileError, load_profile
+
+    try:
+        profile = load_profile(name).with_overrides(requirements)
+    except ProfileError as error:
+        raise click.BadParameter(str(error), param_hint="--profile/--require") from None
+    if not profile.requirements:
+        raise click.BadParameter("no requirements left", param_hint="--profile/--require")
+    return profile

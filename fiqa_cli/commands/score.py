@@ -25,6 +25,8 @@ from fiqa_cli.commands.options import (
     device_option,
     faces_option,
     model_option,
+    profile_from_options,
+    profile_options,
 )
 from fiqa_cli.runtime.inputs import (
     STDIN,
@@ -132,21 +134,7 @@ def _provider_options_option(provider: str, help: str):
     help="Add each face's component measures (inter-eye distance, pose, exposure, ...): a "
     "native value and a 0-100 score each, -1 where not assessable; after the other columns.",
 )
-@click.option(
-    "--profile",
-    metavar="NAME|FILE",
-    help="Judge each face against a requirement profile: built in 'icao' (passport-style) or "
-    "'capture' (kiosk), or a TOML file. Adds the columns verdict (pass/fail; empty without a "
-    "face) and reasons; any fail exits 3.",
-)
-@click.option(
-    "--require",
-    "requirements",
-    metavar="KEY=VALUE",
-    multiple=True,
-    help="Add or replace one requirement, repeatable: KEY a measure (native value) or "
-    "MEASURE_100 (score), VALUE MIN..MAX, MIN.., ..MAX, MIN (at least) or off.",
-)
+@profile_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notices on stderr.")
 def score(
     inputs: tuple[str, ...],
@@ -182,7 +170,7 @@ def score(
         raise click.UsageError("'-' (stdin) may be given only once")
     fmt = format_for(out, fmt)
     stdin = stdin_bytes(inputs)
-    judge = _profile(profile, requirements)
+    judge = profile_from_options(profile, requirements)
 
     def notice(message: str) -> None:
         if not quiet:
@@ -267,21 +255,6 @@ class _FailUnderCount:
         self.inputs += 1
         if self.threshold is not None and (best_quality is None or best_quality < self.threshold):
             self.failing += 1
-
-
-def _profile(name: str | None, requirements: tuple[str, ...]):
-    """The profile `--profile` and `--require` make, or None when neither is given."""
-    if name is None and not requirements:
-        return None
-    from fiqa_cli.runtime.profiles import ProfileError, load_profile
-
-    try:
-        profile = load_profile(name).with_overrides(requirements)
-    except ProfileError as error:
-        raise click.BadParameter(str(error), param_hint="--profile/--require") from None
-    if not profile.requirements:
-        raise click.BadParameter("no requirements left", param_hint="--profile/--require")
-    return profile
 
 
 def _key_values(values: tuple[str, ...]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fiqa_cli.runtime import profiles
 from fiqa_cli.runtime.frames import (
     FrameGroup,
     FrameRef,
@@ -27,7 +28,8 @@ from fiqa_cli.runtime.frames import (
     read_frame,
 )
 from fiqa_cli.runtime.pipeline import Scorer
-from fiqa_cli.runtime.rows import COLUMNS, OK, UNREADABLE, Row
+from fiqa_cli.runtime.profiles import Profile
+from fiqa_cli.runtime.rows import COLUMNS, FAIL, OK, UNREADABLE, Row
 
 NO_ACCEPTABLE_FRAME = "no_acceptable_frame"
 BEST_COLUMNS = ("group", "rank", "frame", "timestamp_ms", *COLUMNS)
@@ -36,9 +38,10 @@ TIMESTAMP_DECIMALS = 1
 Gate = Callable[[Sequence[Row]], tuple[str, ...]]
 
 
-def face_gate(min_quality: float | None = None) -> Gate:
-    """Acceptable: exactly one face, scored (so not cut off by the border), and with quality
-    at least `min_quality` when given."""
+def face_gate(min_quality: float | None = None, profile: Profile | None = None) -> Gate:
+    """Acceptable: exactly one face, scored (so not cut off by the border), with quality at
+    least `min_quality` when given, and meeting `profile` when given (the frames' rows must
+    then carry their measures)."""
 
     def reasons(rows: Sequence[Row]) -> tuple[str, ...]:
         faces = [row for row in rows if row.face is not None]
@@ -49,6 +52,10 @@ def face_gate(min_quality: float | None = None) -> Gate:
             return (row.message or row.status,)
         if min_quality is not None and row.quality < min_quality:
             return (f"quality {row.quality:.4f} is below --min-quality {min_quality:g}",)
+        if profile is not None:
+            verdict = profiles.judged(row, profile)
+            if verdict.verdict == FAIL:
+                return tuple(verdict.reasons.split("; "))
         return ()
 
     return reasons

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import struct
 from pathlib import Path
 
@@ -290,3 +291,14 @@ def test_a_profile_gates_the_frames(photo: np.ndarray, tmp_path: Path) -> None:
     (refused,) = rows_of(strict.output)
     assert refused["status"] == "no_acceptable_frame"
     assert "apart" in refused["message"] and "10000" in refused["message"]
+
+
+def test_stdin_names_that_are_not_utf8_keep_their_bytes(photo: np.ndarray, tmp_path: Path) -> None:
+    folder = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.mkdir(folder)
+    # Written as bytes: OpenCV's own file functions cannot take such a name.
+    Path(os.fsdecode(folder + b"/frame_00.png")).write_bytes(cv2.imencode(".png", photo)[1])
+    result = run_best("-", stdin=folder + b"\n")
+    assert result.exit_code == 0, result.output
+    (row,) = rows_of(result.output)
+    assert row["status"] == "ok" and row["frame"] == "0"

@@ -23,7 +23,7 @@ from fiqa_cli.commands.options import (
     profile_from_options,
     profile_options,
 )
-from fiqa_cli.runtime.inputs import STDIN
+from fiqa_cli.runtime.inputs import STDIN, stdin_bytes
 from fiqa_cli.runtime.output_file import open_output
 from fiqa_cli.runtime.rows import FORMATS, RowWriter, format_for
 
@@ -169,7 +169,7 @@ def best(
         except OSError as error:
             raise click.ClickException(f"cannot create {save}: {error.strerror}") from None
     groups = (
-        groups_from_lines(sys.stdin)
+        groups_from_lines(stdin_bytes(inputs))
         if inputs == (STDIN,)
         else groups_from_arguments(inputs, group_by)
     )

@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
 from fiqa_cli.choices import GROUP_BY_NONE, GROUP_BY_VIDEO
 from fiqa_cli.runtime.decode import DecodeError, read_image
-from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES, is_image_file
+from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES
+from fiqa_cli.runtime.inputs import walk_files
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".mjpeg"}
@@ -87,10 +88,11 @@ def groups_from_arguments(arguments: Sequence[str], group_by: str) -> list[Frame
     return groups + empty
 
 
-def groups_from_lines(stdin: TextIO) -> Iterator[FrameGroup]:
-    """One group per line (a folder, a video or an image), read as each line arrives."""
-    for line in iter(stdin.readline, ""):
-        argument = line.rstrip("\r\n")
+def groups_from_lines(stdin: BinaryIO) -> Iterator[FrameGroup]:
+    """One group per line (a folder, a video or an image), read as each line arrives; names
+    that are not UTF-8 keep their bytes (surrogateescape), as `fiqa score -` reads them."""
+    for line in iter(stdin.readline, b""):
+        argument = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
         if argument.strip():
             files = _frame_files(Path(argument))
             problem = None if files else _no_frames_problem(Path(argument))
@@ -188,23 +190,19 @@ def _image_frame(ref: FrameRef) -> Frame:
 
 
 def _frame_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(_walk_frame_files(path), key=lambda found: found.relative_to(path).parts)
-    return [path] if path.is_file() else []
+    """The regular image and video files of an argument: itself, or those below a folder
+    (walked as `fiqa score` walks folders), in path order."""
+    if not path.is_dir():
+        return [path] if path.is_file() else []
+    found = walk_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES, _raise)
+    return sorted(
+        (file for file in found if file.is_file()),
+        key=lambda file: file.relative_to(path).parts,
+    )
 
 
-def _walk_frame_files(folder: Path, seen: set[Path] | None = None) -> Iterator[Path]:
-    """Images and videos below `folder`, entering each real folder once (a symlink cycle
-    cannot loop)."""
-    seen = set() if seen is None else seen
-    if folder.resolve() in seen:
-        return
-    seen.add(folder.resolve())
-    for entry in sorted(folder.iterdir()):
-        if entry.is_dir():
-            yield from _walk_frame_files(entry, seen)
-        elif is_image_file(entry) or is_video_file(entry):
-            yield entry
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def _group_key(path: Path, group_by: str) -> str:

@@ -7,7 +7,7 @@ import io
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -106,7 +106,9 @@ def _skip_rest_of_line(stdin: BinaryIO) -> None:
 
 def _directory_items(directory: Path) -> Iterator[InputItem]:
     unlisted: list[OSError] = []
-    items = [InputItem(str(path)) for path in _walk_images(directory, unlisted.append)]
+    items = [
+        InputItem(str(path)) for path in walk_files(directory, IMAGE_SUFFIXES, unlisted.append)
+    ]
     items += [
         InputItem(error.filename, problem=f"cannot list folder: {error.strerror}")
         for error in unlisted
@@ -117,11 +119,14 @@ def _directory_items(directory: Path) -> Iterator[InputItem]:
     yield from sorted(items, key=lambda item: Path(item.path).relative_to(directory).parts)
 
 
-def _walk_images(directory: Path, on_error: Callable[[OSError], None]) -> Iterator[Path]:
-    """Entries with an image suffix below `directory`, following symlinked folders (datasets
-    are often assembled from links) but entering each real folder once, so a link cycle
-    cannot loop. Entries that are no regular file (a FIFO, a device, a broken link) are kept:
-    reading them gives their row. Folders that cannot be listed go to `on_error`."""
+def walk_files(
+    directory: Path, suffixes: Collection[str], on_error: Callable[[OSError], None]
+) -> Iterator[Path]:
+    """Entries with one of `suffixes` (lower case) below `directory`, following symlinked
+    folders (datasets are often assembled from links) but entering each real folder once, so
+    a link cycle cannot loop. Entries that are no regular file (a FIFO, a device, a broken
+    link) are kept: reading them gives their row. Folders that cannot be listed go to
+    `on_error`."""
     seen: set[str] = set()
     for folder, subfolders, files in os.walk(directory, followlinks=True, onerror=on_error):
         real = os.path.realpath(folder)
@@ -130,7 +135,5 @@ def _walk_images(directory: Path, on_error: Callable[[OSError], None]) -> Iterat
             continue
         seen.add(real)
         yield from (
-            path
-            for path in map(Path(folder).joinpath, files)
-            if path.suffix.lower() in IMAGE_SUFFIXES
+            path for path in map(Path(folder).joinpath, files) if path.suffix.lower() in suffixes
         )

@@ -76,6 +76,7 @@ class AlignedCropCache:
         if image.shape[:2] == (INPUT_SIZE, INPUT_SIZE):
             return image_path
         # Imported here: alignment pulls in insightface, which aligned-crop datasets never need.
+        from fiqa_cli.runtime.crop_files import write_png
         from fiqa_cli.runtime.faces import aligned_face
 
         found = aligned_face(image, self._detector_instance(), self.face_choice)
@@ -85,7 +86,7 @@ class AlignedCropCache:
             return None
         # Written under a temporary name so that a killed run never leaves half a PNG behind.
         partial = folder / f"{key}.partial.png"
-        partial.write_bytes(cv2.imencode(".png", found.crop)[1].tobytes())
+        write_png(partial, found.crop)
         partial.replace(crop_file)
         return crop_file
 

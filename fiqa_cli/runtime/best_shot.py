@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fiqa_cli.runtime import profiles
+from fiqa_cli.runtime.crop_files import write_png
 from fiqa_cli.runtime.frames import (
     FrameGroup,
     FrameRef,
@@ -175,7 +175,7 @@ def save_kept(result: GroupResult, scorer: Scorer, folder: Path) -> list[Path]:
         image = read_frame(judged.ref)
         if is_video_file(Path(judged.ref.source)):
             full = base.with_suffix(".png")
-            cv2.imwrite(str(full), image)
+            write_png(full, image)
         else:
             full = base.with_suffix(Path(judged.ref.source).suffix.lower())
             shutil.copyfile(judged.ref.source, full)
@@ -183,7 +183,7 @@ def save_kept(result: GroupResult, scorer: Scorer, folder: Path) -> list[Path]:
         crops = scorer.aligned_crops(image)
         if crops:
             crop_path = folder / f"{base.name}_face.png"
-            cv2.imwrite(str(crop_path), crops[0])
+            write_png(crop_path, crops[0])
             written.append(crop_path)
     return written
 

@@ -32,15 +32,25 @@ def crop_name(path: str, face_index: int) -> str:
     return stem.decode("utf-8", "surrogateescape") + ending
 
 
+def write_png(target: Path, image: np.ndarray) -> None:
+    """Write `image` as a PNG at `target`. Python writes the bytes, so any file name works
+    (OpenCV's own writer cannot take every one) and a failure raises OSError (or cv2.error)
+    instead of passing silently; no half-written file is left behind."""
+    encoded = cv2.imencode(".png", image)[1]
+    try:
+        target.write_bytes(encoded.tobytes())
+    except OSError:
+        with contextlib.suppress(OSError):
+            target.unlink(missing_ok=True)
+        raise
+
+
 def save_crop(folder: Path, path: str, face_index: int, crop: np.ndarray) -> Path:
     """Write `crop` as a PNG in `folder`; CropSaveError when it cannot be."""
     target = folder / crop_name(path, face_index)
     try:
-        encoded = cv2.imencode(".png", crop)[1]
-        target.write_bytes(encoded.tobytes())
+        write_png(target, crop)
     except OSError as error:
-        with contextlib.suppress(OSError):  # no half-written crop left behind
-            target.unlink(missing_ok=True)
         raise CropSaveError(f"crop not saved: {error.strerror or error}") from None
     except cv2.error as error:
         raise CropSaveError(f"crop not saved: {error}") from None

@@ -147,7 +147,14 @@ def test_ray_client_address_runs_on_the_cluster(inputs: list[str], tmp_path: Pat
         command = [sys.executable, "-m", "fiqa_cli", "ray-score", *inputs, "--out", out,
                    "--format", "parquet", "--address", f"ray://127.0.0.1:{client_port}",
                    *SPREAD, *detector_args]  # fmt: skip
-        finished = subprocess.run(list(map(str, command)), env=env, capture_output=True, text=True)
+        # The head's per-driver client server sometimes fails to start on two busy cores (1 in
+        # 3 full CI-like runs here, never alone): that start is retried once, nothing else is.
+        for _ in range(2):
+            finished = subprocess.run(
+                list(map(str, command)), env=env, capture_output=True, text=True
+            )
+            if "Starting Ray client server failed" not in finished.stderr:
+                break
         assert finished.returncode == 0, finished.stderr
         assert finished.stdout == ""
     finally:

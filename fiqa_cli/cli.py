@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "fiqa_cli.export.train_cli:train_command",
     "doctor": "fiqa_cli.commands.doctor:doctor",
     "evaluate": "fiqa_cli.commands.evaluate:evaluate",
+    "calibrate": "fiqa_cli.commands.calibrate:calibrate",
     "samples": "fiqa_cli.commands.samples:samples",
     "ray-score": "fiqa_cli.commands.ray_score:ray_score",
 }

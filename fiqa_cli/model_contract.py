@@ -34,6 +34,8 @@ META_SOURCE_SHA256 = "fiqa.source_sha256"
 META_VERSION = "fiqa.version"
 META_PRECISION = "fiqa.precision"
 META_DESCRIPTION = "fiqa.description"
+# `fiqa calibrate`: the map from raw quality to quality_100 (fiqa_cli.runtime.calibration).
+META_CALIBRATION = "fiqa.quality_100"
 
 
 def preprocessing() -> dict[str, object]:

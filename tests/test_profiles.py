@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 from closeups import booth_closeup, central_face
 
-from fiqa_cli.choices import LARGEST_FACE
+from fiqa_cli.choices import CPU, LARGEST_FACE
+from fiqa_cli.paths import default_model_path
 from fiqa_cli.runtime.detect import Detector, create_detector
 from fiqa_cli.runtime.faces import aligned_detected
 from fiqa_cli.runtime.measure_kinds import GEOMETRIC, MEASURE_NAMES
@@ -26,6 +28,7 @@ from fiqa_cli.runtime.profiles import (
     load_profile,
     parse_requirement,
 )
+from fiqa_cli.runtime.quality_model import QualityModel
 from fiqa_cli.runtime.rows import COLUMNS, FAIL, MEASURE_COLUMNS, OK, PASS, VERDICT_COLUMNS, Row
 
 # A frontal LFW photo: its close-up passes every icao requirement with SCRFD 2.5g.
@@ -52,11 +55,28 @@ def closeup(lfw_images: Path, detector: Detector) -> np.ndarray:
     return booth_closeup(image, face.bbox, ICAO_FRAMING, ICAO_SIZE)[0]
 
 
+@functools.cache
+def default_model() -> QualityModel:
+    return QualityModel(default_model_path(), [CPU])
+
+
 def judged_photo(image: np.ndarray, detector: Detector, profile: Profile) -> Row:
+    """The photo's row as `fiqa score` judges it: measures, and quality_100 from the
+    embedded (calibrated) model."""
     faces = detector.detect(image)
     found = aligned_detected(image, faces, LARGEST_FACE)[0]
     measures = measure_face(image, found.face, faces, found.crop)
-    return judged(Row("photo.jpg", OK, face=found.index, measures=measures), profile)
+    model = default_model()
+    quality = float(model.predict([found.crop])[0])
+    row = Row(
+        "photo.jpg",
+        OK,
+        face=found.index,
+        quality=quality,
+        measures=measures,
+        quality_100=model.calibration.score(quality),
+    )
+    return judged(row, profile)
 
 
 def geometric_part(profile: Profile) -> Profile:
@@ -185,7 +205,7 @@ def test_score_profile_and_measures_columns_and_exit(tmp_path, closeup, lfw_imag
     assert result.returncode == 3, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert list(rows[0]) == [*COLUMNS, *MEASURE_COLUMNS, *VERDICT_COLUMNS]
-    assert rows[0]["verdict"] == PASS and rows[1]["verdict"] == FAIL
+    assert rows[0]["verdict"] == PASS and rows[1]["verdict"] == FAIL, rows[0]["reasons"]
     assert "second face in the photo" in rows[1]["reasons"]
     # Only the geometric requirements are kept: the close-up passes, exit 0.
     light = [f"--require={key}=off" for key in load_profile("icao").requirements

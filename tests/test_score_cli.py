@@ -456,6 +456,21 @@ def test_resume_jsonl_skips_answered_inputs(
     assert out.read_text(encoding="utf-8").startswith(first)
 
 
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_resume_refuses_a_file_of_another_column_layout(
+    random_onnx_model: Path, faces_dir: Path, tmp_path: Path, suffix: str
+) -> None:
+    out = tmp_path / f"scores.{suffix}"
+    photos = sorted(str(path) for path in faces_dir.rglob("*.jp*g"))
+    assert run_score("--model", random_onnx_model, "--out", out, *photos[:2]).exit_code == 0
+    written = out.read_bytes()
+    mixed = run_score("--model", random_onnx_model, "--resume", "--measures", "--out", out, *photos)
+    assert mixed.exit_code == 1 and "columns of another run" in mixed.output
+    assert out.read_bytes() == written
+    same = run_score("--model", random_onnx_model, "--resume", "--out", out, *photos)
+    assert same.exit_code == 0, same.output
+
+
 @pytest.mark.parametrize("workers", [1, 3])
 def test_batching_and_workers_do_not_change_scores(
     random_onnx_model: Path, faces_dir: Path, workers: int

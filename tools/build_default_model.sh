@@ -37,3 +37,9 @@ evaluate=(fiqa evaluate "$work/split/heldout" --scores "$work/heldout_scores.csv
 python tools/degradation_check.py "$work/split/heldout" --faces central \
   --model "$work/fiqa_default.onnx" --fr-model "$shared/models/mobilefacenet_eval.onnx"
 python tools/certainty_ratio_check.py "$work/run/checkpoint.pt"
+
+# 5. quality_100: the calibration shipped in the model's metadata (README, "fiqa calibrate"),
+# fitted on the held-out identities, the first 10 photos of each.
+fiqa calibrate "$work/split/heldout" --model "$work/fiqa_default.onnx" \
+  --out "$work/fiqa_default.onnx" --fr-model "$shared/models/mobilefacenet_eval.onnx" \
+  --detector mtcnn --faces central --max-images-per-id 10

@@ -134,6 +134,7 @@ def best(
     from fiqa_cli.runtime.decode import DecodeError
     from fiqa_cli.runtime.frames import Sampling, groups_from_arguments, groups_from_lines
     from fiqa_cli.runtime.pipeline import Scorer
+    from fiqa_cli.runtime.profiles import check_calibration
 
     if fps is not None and stride != 1:
         raise click.UsageError("--fps and --stride cannot be combined")
@@ -156,6 +157,8 @@ def best(
         batch_size=batch_size,
         notice=notice,
     )
+    if judge is not None:
+        check_calibration(judge, scoring.model.calibration, scoring.model.path)
     scorer = Scorer(
         scoring.model,
         scoring.detector,

@@ -123,6 +123,12 @@ def _report_quality_model(model: Path | None, problems: list[str]) -> None:
         return
     architecture = loaded.metadata.get(META_ARCHITECTURE, "architecture not recorded")
     click.echo(f"  {label}: {path} ({architecture})")
+    calibration = loaded.calibration
+    click.echo(
+        f"  {calibration.describe()}"
+        if calibration
+        else "  quality_100: not calibrated (-1 in --measures output; see `fiqa calibrate`)"
+    )
 
 
 def _check_cuda(

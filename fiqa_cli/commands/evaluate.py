@@ -22,24 +22,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fiqa_cli.choices import FR_MEAN, FR_STD
-from fiqa_cli.commands.options import (
-    FiqaCommand,
-    detector_model_option,
-    detector_option,
-    device_option,
-    faces_option,
-)
+from fiqa_cli.commands.labelled_photos import labelled_photo_options, labelled_photos
+from fiqa_cli.commands.options import FiqaCommand
 from fiqa_cli.errors import FiqaError
 
 if TYPE_CHECKING:
     import numpy as np
 
     from fiqa_cli.evaluation.edc import Comparisons
-    from fiqa_cli.evaluation.recognition import FaceRecognizer
-    from fiqa_cli.evaluation.samples import EvaluationSet, Sample
+    from fiqa_cli.evaluation.samples import EvaluationSet
     from fiqa_cli.evaluation.score_join import ScoredFace
-    from fiqa_cli.runtime.detect import Detector
 
 DEFAULT_FMRS = (1e-3, 1e-4)
 
@@ -59,20 +51,6 @@ DEFAULT_FMRS = (1e-3, 1e-4)
     multiple=True,
     help="Method name for each --scores, in order (default: the file's stem).",
 )
-@click.option(
-    "--fr-model",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    required=True,
-    help="ArcFace-style face-recognition ONNX model that produces the comparison scores.",
-)
-@click.option(
-    "--fr-mean",
-    type=float,
-    default=FR_MEAN,
-    show_default=True,
-    help="FR input normalisation: (RGB pixel - mean) / std.",
-)
-@click.option("--fr-std", type=float, default=FR_STD, show_default=True)
 @click.option(
     "--pairs",
     "pairs_file",
@@ -109,29 +87,7 @@ DEFAULT_FMRS = (1e-3, 1e-4)
 @click.option(
     "--log-fnmr", is_flag=True, help="Logarithmic FNMR axis in the plot (FNMR 0 is not drawn)."
 )
-@detector_option()
-@detector_model_option()
-@faces_option(allow_all=False)
-@device_option()
-@click.option(
-    "--min-images",
-    type=click.IntRange(min=2),
-    default=2,
-    show_default=True,
-    help="Identities with fewer images are skipped (without --pairs).",
-)
-@click.option(
-    "--limit-ids",
-    type=click.IntRange(min=2),
-    help="Use only the first N identities in name order (without --pairs).",
-)
-@click.option(
-    "--max-images-per-id",
-    type=click.IntRange(min=2),
-    help="Use only the first N images of each identity in name order (without --pairs): "
-    "mated pairs grow with the square of an identity's images, so one identity with hundreds "
-    "(LFW's George W Bush: 530) otherwise holds most of them.",
-)
+@labelled_photo_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random baseline.")
 def evaluate(
     root: Path,
@@ -169,23 +125,31 @@ def evaluate(
     from fiqa_cli.evaluation.baselines import baseline_qualities
     from fiqa_cli.evaluation.plot import plot_edc
     from fiqa_cli.evaluation.results import edc_results, format_table, result_table, write_results
-    from fiqa_cli.evaluation.samples import compare, prepare_faces
     from fiqa_cli.evaluation.score_join import read_scored_faces
 
     fmrs = tuple(sorted(set(fmrs or DEFAULT_FMRS), reverse=True))
     method_names = _method_names(score_files, names)
-    face_detector, recognizer = _instruments(
-        device, detector, detector_model, fr_model, fr_mean, fr_std
-    )
-    samples, listed_pairs = _samples(root, pairs_file, min_images, limit_ids, max_images_per_id)
-    evaluation_set, positions = prepare_faces(samples, face_detector, _progress, faces)
+    # Read first: a bad score file is refused before minutes of alignment.
     scored_faces = {
         name: read_scored_faces(path) for name, path in zip(method_names, score_files, strict=True)
     }
-
-    _progress(f"embedding {len(evaluation_set.samples)} crops with {fr_model.name}")
-    embeddings = recognizer.embed(evaluation_set.crops)
-    comparisons = compare(embeddings, evaluation_set, listed_pairs, positions, max(fmrs), _progress)
+    photos = labelled_photos(
+        root,
+        pairs_file=pairs_file,
+        max_fmr=max(fmrs),
+        fr_model=fr_model,
+        fr_mean=fr_mean,
+        fr_std=fr_std,
+        detector=detector,
+        detector_model=detector_model,
+        faces=faces,
+        device=device,
+        min_images=min_images,
+        limit_ids=limit_ids,
+        max_images_per_id=max_images_per_id,
+        progress=_progress,
+    )
+    evaluation_set, comparisons = photos.evaluation_set, photos.comparisons
     _check_comparisons(comparisons, fmrs)
     qualities = {
         name: _joined_qualities(name, scored, evaluation_set)
@@ -219,51 +183,8 @@ def _progress(message: str) -> None:
     click.echo(f"fiqa evaluate: {message}", err=True)
 
 
-def _instruments(
-    device: str,
-    detector: str,
-    detector_model: Path | None,
-    fr_model: Path,
-    fr_mean: float,
-    fr_std: float,
-) -> tuple[Detector | None, FaceRecognizer]:
-    from fiqa_cli.evaluation.recognition import FaceRecognizer
-    from fiqa_cli.runtime.build import build_detector
-    from fiqa_cli.runtime.providers import select_providers
-
-    providers = select_providers(device)
-    face_detector = build_detector(detector, detector_model, providers)
-    recognizer = FaceRecognizer(fr_model, mean=fr_mean, std=fr_std, providers=providers)
-    return face_detector, recognizer
-
-
-def _samples(
-    root: Path,
-    pairs_file: Path | None,
-    min_images: int,
-    limit_ids: int | None,
-    max_images: int | None,
-) -> tuple[list[Sample], np.ndarray | None]:
-    """The samples, and the listed pairs (None: all pairs of the samples)."""
-    from fiqa_cli.evaluation.lfw_pairs import read_lfw_pairs
-    from fiqa_cli.evaluation.samples import identity_samples, pair_samples
-
-    if pairs_file is None:
-        samples = identity_samples(root, min_images, limit_ids, max_images)
-        listed_pairs = None
-    else:
-        samples, listed_pairs = pair_samples(read_lfw_pairs(pairs_file, root))
-    if not samples:
-        raise click.ClickException(f"no samples found under {root}")
-    _progress(f"{len(samples)} images of {len({s.identity for s in samples})} identities")
-    return samples, listed_pairs
-
-
 def _check_comparisons(comparisons: Comparisons, fmrs: Sequence[float]) -> None:
-    mated_count, non_mated_count = len(comparisons.mated_scores), comparisons.non_mated.count
-    _progress(f"{mated_count} mated, {non_mated_count} non-mated comparisons")
-    if not mated_count or not non_mated_count:
-        raise click.ClickException("an EDC needs both mated and non-mated comparisons")
+    non_mated_count = comparisons.non_mated.count
     for fmr in fmrs:
         if not comparisons.non_mated.resolves(fmr):
             _progress(

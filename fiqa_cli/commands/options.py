@@ -144,8 +144,9 @@ def profile_options(command: Command) -> Command:
         "requirements",
         metavar="KEY=VALUE",
         multiple=True,
-        help="Add or replace one requirement, repeatable: KEY a measure (native value) or "
-        "MEASURE_100 (score), VALUE MIN..MAX, MIN.., ..MAX, MIN (at least) or off.",
+        help="Add or replace one requirement, repeatable: KEY a measure (native value), "
+        "MEASURE_100 (score) or quality_100 (calibrated quality), VALUE MIN..MAX, MIN.., ..MAX, "
+        "MIN (at least) or off.",
     )(command)
     command = click.option(
         "--profile",

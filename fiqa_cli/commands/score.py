@@ -179,7 +179,7 @@ def score(
     # Imported here so that `fiqa score --help` and usage errors do not load onnxruntime.
     from fiqa_cli.runtime.build import build_scoring
     from fiqa_cli.runtime.pipeline import Scorer
-    from fiqa_cli.runtime.profiles import judged
+    from fiqa_cli.runtime.profiles import check_calibration, judged
     from fiqa_cli.runtime.providers import usable_cpus
 
     workers = workers or usable_cpus()
@@ -194,6 +194,13 @@ def score(
         tensorrt_options=tensorrt_options,
         notice=notice,
     )
+    if judge is not None:
+        check_calibration(judge, scoring.model.calibration, scoring.model.path)
+    if with_measures and scoring.model.calibration is None:
+        notice(
+            f"warning: {scoring.model.path} carries no calibration: quality_100 is -1 "
+            "(`fiqa calibrate` adds one)"
+        )
     if save_crops is not None:
         try:
             save_crops.mkdir(parents=True, exist_ok=True)
@@ -215,7 +222,7 @@ def score(
     failing_verdicts = 0
     # The output is locked before a resumed run reads what it holds.
     with open_output(out, append=resume) as stream:
-        answered = _answered_before(Path(out), fmt) if resume else {}
+        answered = _answered_before(Path(out), fmt, columns) if resume else {}
         answer_each = STDIN in inputs
         items = (
             item
@@ -282,9 +289,9 @@ def _finite(value: float | None) -> float | None:
     return value
 
 
-def _answered_before(out: Path, fmt: str) -> dict[str, float | None]:
+def _answered_before(out: Path, fmt: str, columns: tuple[str, ...]) -> dict[str, float | None]:
     try:
-        return prepare_resume(out, fmt)
+        return prepare_resume(out, fmt, columns)
     except ScoreFileError as error:
         raise click.ClickException(f"cannot resume: {error}") from None
     except OSError as error:

@@ -30,7 +30,7 @@ from fiqa_cli.evaluation.plot import plot_edc
 from fiqa_cli.evaluation.results import MethodResult
 from fiqa_cli.runtime.crop_files import crop_name
 from fiqa_cli.runtime.decode import DecodeError, read_image
-from fiqa_cli.runtime.rows import COLUMNS, OK, read_rows
+from fiqa_cli.runtime.rows import COLUMNS, OK, QUALITY_100, read_rows
 
 MAX_REPORT_BYTES = 20 * 2**20
 THUMBNAIL_SIDE = 96
@@ -42,7 +42,6 @@ MAX_THUMBNAILS = 3 * FACES_PER_SECTION + SCORE_BANDS * FACES_PER_BAND
 MAX_LISTED_MISSING = 100
 MAX_TEXT = 300  # characters of a message, reasons or measures shown under a face
 HISTOGRAM_BINS = 40
-QUALITY_100 = "quality_100"
 REASONS = "reasons"
 # Columns that place a `fiqa best` row; not measures of the face.
 _PLACE_COLUMNS = ("group", "rank", "frame", "timestamp_ms")
@@ -164,7 +163,7 @@ def _histogram_section(faces: list[_Face], threshold: float | None) -> str:
         "<h3>quality</h3>",
         _histogram_svg(np.array([face.quality for face in faces]), threshold),
     ]
-    quality_100 = np.array([_number(face.row.get(QUALITY_100)) for face in faces])
+    quality_100 = np.array([_quality_100(face.row) for face in faces])
     if not np.all(np.isnan(quality_100)):
         parts += ["<h3>quality_100</h3>", _histogram_svg(quality_100[~np.isnan(quality_100)])]
     summary = (
@@ -256,8 +255,8 @@ def _card(face: _Face, thumbnails: _Thumbnails) -> str:
     uri = thumbnails.of(row)
     picture = f"<img src='{uri}' alt='face'>" if uri else "<div class='noimage'>no image</div>"
     lines = [f"<b>{face.quality:.4f}</b>"]
-    if row.get(QUALITY_100) not in (None, ""):
-        lines.append(f"quality_100 {html.escape(str(row[QUALITY_100]))}")
+    if not math.isnan(_quality_100(row)):
+        lines.append(f"quality_100 {_quality_100(row):.0f}")
     measures = ", ".join(f"{k} {v}" for k, v in _measures(row).items())
     for text in (measures, row.get(REASONS), row.get("message")):
         if text:
@@ -266,6 +265,12 @@ def _card(face: _Face, thumbnails: _Thumbnails) -> str:
     name = html.escape(Path(str(row["path"])).name)
     lines.append(f"<span class='path' title='{path}'>{name}</span>")
     return f"<figure>{picture}<figcaption>{'<br>'.join(lines)}</figcaption></figure>"
+
+
+def _quality_100(row: dict[str, object]) -> float:
+    """The row's quality_100, NaN when it has none (-1: the model carries no calibration)."""
+    value = _number(row.get(QUALITY_100))
+    return value if value >= 0 else math.nan
 
 
 def _measures(row: dict[str, object]) -> dict[str, object]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from fiqa_cli.choices import DEFAULT_MAX_PIXELS, LARGEST_FACE
 from fiqa_cli.model_contract import INPUT_SIZE
+from fiqa_cli.runtime.calibration import Calibration
 from fiqa_cli.runtime.crop_files import CropSaveError, save_crop
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.detect import Detector, Face
@@ -29,7 +30,7 @@ from fiqa_cli.runtime.inputs import InputItem
 from fiqa_cli.runtime.measure_kinds import Measure
 from fiqa_cli.runtime.measures import measure_face
 from fiqa_cli.runtime.quality_model import QualityModel
-from fiqa_cli.runtime.rows import ERROR, NO_FACE, OK, UNREADABLE, Row
+from fiqa_cli.runtime.rows import ERROR, NO_FACE, OK, QUALITY_DECIMALS, UNREADABLE, Row
 
 
 @dataclass(frozen=True)
@@ -214,15 +215,21 @@ class Scorer:
         scores = iter(qualities)
         for path, slots in pending:
             yield [
-                slot if isinstance(slot, Row) else _scored_row(path, slot, next(scores))
+                slot
+                if isinstance(slot, Row)
+                else _scored_row(path, slot, next(scores), self._model.calibration)
                 for slot in slots
             ]
 
 
-def _scored_row(path: str, slot: _FaceCrop, quality: float) -> Row:
+def _scored_row(path: str, slot: _FaceCrop, quality: float, calibration: Calibration | None) -> Row:
     face = slot.face
     # NaN would pass every --fail-under comparison and is not JSON: the model failed here.
     finite = math.isfinite(quality)
+    # Calibrated from the quality as written, so that a row read back maps to the same score.
+    quality_100 = (
+        calibration.score(round(quality, QUALITY_DECIMALS)) if calibration and finite else None
+    )
     return Row(
         path,
         OK if finite else ERROR,
@@ -232,4 +239,5 @@ def _scored_row(path: str, slot: _FaceCrop, quality: float) -> Row:
         bbox=None if face is None else face.bbox,
         message=slot.message if finite else f"the model returned a non-finite quality ({quality})",
         measures=slot.measures,
+        quality_100=quality_100,
     )

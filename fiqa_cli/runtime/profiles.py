@@ -1,7 +1,8 @@
 """Requirement profiles and the verdict of a scored face against one.
 
 A profile is a set of requirements, each a range (inclusive `min` and/or `max`) on one
-measure's native value (`head_roll`) or its 0-100 score (`head_roll_100`). The built-in
+measure's native value (`head_roll`) or its 0-100 score (`head_roll_100`), or on the model's
+calibrated `quality_100` (`fiqa_cli.runtime.calibration`). The built-in
 profiles are TOML files shipped beside this module (`profile_files/`); a user's profile is a
 TOML file of the same form, and `--require KEY=VALUE` adds to or replaces one requirement.
 A face fails when any requirement is not met or cannot be checked; the reasons are short
@@ -17,8 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fiqa_cli.errors import FiqaError
+from fiqa_cli.runtime.calibration import Calibration, fnmr_of_score
 from fiqa_cli.runtime.measure_kinds import MEASURE_NAMES, Measure
-from fiqa_cli.runtime.rows import FAIL, NO_FACE, OK, PASS, Row
+from fiqa_cli.runtime.rows import FAIL, NO_FACE, OK, PASS, QUALITY_100, Row
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,7 +30,7 @@ else:  # tomllib is in the standard library from 3.11; setup.cfg installs tomli 
 BUILT_IN_FOLDER = Path(__file__).with_name("profile_files")
 BUILT_IN = tuple(sorted(path.stem for path in BUILT_IN_FOLDER.glob("*.toml")))
 SCORE_SUFFIX = "_100"
-KEYS = MEASURE_NAMES + tuple(name + SCORE_SUFFIX for name in MEASURE_NAMES)
+KEYS = (*MEASURE_NAMES, *(name + SCORE_SUFFIX for name in MEASURE_NAMES), QUALITY_100)
 REMOVE = "off"  # --require KEY=off drops a profile's requirement
 
 # How a reason names each measure's value: (what a low value means, what a high one means),
@@ -176,8 +178,19 @@ def parse_requirement(text: str) -> tuple[str, Requirement | None]:
 def _check_key(key: str, where: str) -> None:
     if key not in KEYS:
         raise ProfileError(
-            f"{where}: unknown requirement {key!r}; expected a measure "
+            f"{where}: unknown requirement {key!r}; expected {QUALITY_100}, a measure "
             f"({', '.join(MEASURE_NAMES)}) or its score (NAME{SCORE_SUFFIX})"
+        )
+
+
+def check_calibration(profile: Profile, calibration: Calibration | None, model: object) -> None:
+    """Refuse, before any input is read, a profile on quality_100 with a model that has no
+    calibration: every face would fail with the same reason."""
+    if QUALITY_100 in profile.requirements and calibration is None:
+        raise ProfileError(
+            f"profile {profile.name} requires {QUALITY_100}, but model {model} carries no "
+            "calibration: calibrate it with `fiqa calibrate`, or drop the requirement with "
+            f"--require {QUALITY_100}={REMOVE}"
         )
 
 
@@ -200,13 +213,16 @@ def judged(row: Row, profile: Profile) -> Row:
     reasons = [
         reason
         for requirement in profile.requirements.values()
-        if (reason := _unmet(requirement, row.measures or {})) is not None
+        if (reason := _unmet(requirement, row)) is not None
     ]
     return replace(row, verdict=FAIL if reasons else PASS, reasons="; ".join(reasons))
 
 
-def _unmet(requirement: Requirement, measures: Mapping[str, Measure]) -> str | None:
+def _unmet(requirement: Requirement, row: Row) -> str | None:
     """Why `requirement` is not met, or None when it is."""
+    if requirement.key == QUALITY_100:
+        return _unmet_quality(requirement, row.quality_100)
+    measures: Mapping[str, Measure] = row.measures or {}
     name = requirement.key.removesuffix(SCORE_SUFFIX)
     is_score = requirement.key != name
     measure = measures.get(name)
@@ -231,6 +247,18 @@ def _unmet(requirement: Requirement, measures: Mapping[str, Measure]) -> str | N
     if "{v}" not in saying:  # the value goes in the brackets
         bound = f"{_shown(name, shown)}; {bound}"
     return f"{saying.format(v=_shown(name, shown))} ({bound})"
+
+
+def _unmet_quality(requirement: Requirement, score: int | None) -> str | None:
+    if score is None or score < 0:
+        return "recognition quality cannot be assessed"
+    if requirement.met_by(score):
+        return None
+    failing = 100 * fnmr_of_score(score)
+    return (
+        f"face hard to recognise: quality {score} ({_bound_text(requirement, '')}; about "
+        f"{failing:.2g}% of its comparisons would fail)"
+    )
 
 
 def _bound_text(requirement: Requirement, unit: str, name: str = "") -> str:

@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from fiqa_cli import model_contract as contract
 from fiqa_cli.errors import ModelFileError
+from fiqa_cli.runtime.calibration import Calibration, CalibrationError, calibration_of
 from fiqa_cli.runtime.model_input import crops_to_input
 from fiqa_cli.runtime.providers import CUDA, Providers, open_session
 
@@ -66,6 +67,7 @@ class QualityModel:
         if not np.all(self.std != 0):
             raise ModelError(f"{self.path}: metadata {contract.META_STD} holds a zero")
         self.metadata = dict(metadata)
+        self.calibration = _read_calibration(metadata, self.path)
         self._check_input_size()
         self._check_one_quality_per_crop()
 
@@ -209,6 +211,16 @@ class _Binding:
     binding: ort.IOBinding
     buffers: list[ort.OrtValue]  # the input first; kept alive while bound
     quality_index: int
+
+
+def _read_calibration(metadata: dict[str, str], path: Path) -> Calibration | None:
+    try:
+        return calibration_of(metadata)
+    except CalibrationError as error:
+        raise ModelError(
+            f"{path}: metadata {contract.META_CALIBRATION} is not a usable calibration "
+            f"({error}); run `fiqa calibrate` again"
+        ) from None
 
 
 def _read_input_size(metadata: dict[str, str], path: Path) -> int:

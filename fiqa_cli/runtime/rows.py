@@ -15,8 +15,12 @@ from fiqa_cli.errors import FiqaError
 from fiqa_cli.runtime.measure_kinds import MEASURE_NAMES, NOT_ASSESSED, Measure
 
 COLUMNS = ("path", "face", "quality", "status", "det_score", "x1", "y1", "x2", "y2", "message")
-# `fiqa score --measures`: each measure's native value, then its 0-100 score; after COLUMNS.
-MEASURE_COLUMNS = tuple(column for name in MEASURE_NAMES for column in (name, f"{name}_100"))
+# `fiqa score --measures`: the calibrated quality (`fiqa_cli.runtime.calibration`), then each
+# measure's native value and its 0-100 score; after COLUMNS.
+QUALITY_100 = "quality_100"
+MEASURE_COLUMNS = (QUALITY_100,) + tuple(
+    column for name in MEASURE_NAMES for column in (name, f"{name}_100")
+)
 # `fiqa score --profile`: the judgement of each row, after everything else.
 VERDICT_COLUMNS = ("verdict", "reasons")
 PASS, FAIL = "pass", "fail"
@@ -53,13 +57,14 @@ class Row:
     bbox: Sequence[float] | None = None
     message: str = ""
     measures: Mapping[str, Measure] | None = None  # None: not measured (no face, unreadable)
+    quality_100: int | None = None  # None: no quality, or a model without a calibration
     verdict: str | None = None  # PASS or FAIL against a profile; None when not judged
     reasons: str = ""
 
     def values(self, columns: Sequence[str] = COLUMNS) -> dict[str, object]:
         """Column name -> value for `columns` (COLUMNS, then any of MEASURE_COLUMNS and
         VERDICT_COLUMNS), None where the column is empty; a measure not assessed has
-        an empty value and a score of -1."""
+        an empty value and a score of -1, and so has quality_100 without a calibration."""
         values = self._base_values()
         if len(columns) > len(COLUMNS):
             values.update(self._measure_values())
@@ -67,7 +72,9 @@ class Row:
         return {column: values[column] for column in columns}
 
     def _measure_values(self) -> dict[str, object]:
-        values: dict[str, object] = {}
+        values: dict[str, object] = {
+            QUALITY_100: NOT_ASSESSED if self.quality_100 is None else self.quality_100
+        }
         for name in MEASURE_NAMES:
             measure = (self.measures or {}).get(name)
             assessed = measure is not None and measure.value is not None
@@ -152,6 +159,17 @@ def _csv_text(records: Sequence[dict[str, object]], columns: Sequence[str]) -> s
     return buffer.getvalue()
 
 
+def _written_columns(
+    data: bytes, fmt: str, rows: Sequence[dict[str, object]]
+) -> tuple[str, ...] | None:
+    """The columns a file holds: its CSV header, or its first JSONL row's keys (None when
+    it holds no row to tell)."""
+    if fmt == "csv":
+        first_line = data.split(b"\n", 1)[0].decode("utf-8", errors="surrogateescape")
+        return tuple(next(csv.reader([first_line]), [])) if first_line else None
+    return tuple(rows[0]) if rows else None
+
+
 class ScoreFileError(FiqaError):
     """The file is not one that `fiqa score` writes; the message says where."""
 
@@ -221,10 +239,13 @@ def _typed(record: object, where: str, other_columns: bool = False) -> dict[str,
     return row
 
 
-def prepare_resume(path: Path, fmt: str) -> dict[str, float | None]:
+def prepare_resume(
+    path: Path, fmt: str, columns: Sequence[str] = COLUMNS
+) -> dict[str, float | None]:
     """Inputs already answered in `path`, each with its best `ok` quality (None if none).
 
-    A partly written last line (a killed run) is cut off first, so its input is redone."""
+    A partly written last line (a killed run) is cut off first, so its input is redone. The
+    file must have the `columns` this run writes: a resumed file never mixes row layouts."""
     if not path.exists():
         return {}
     data = path.read_bytes()
@@ -232,8 +253,19 @@ def prepare_resume(path: Path, fmt: str) -> dict[str, float | None]:
     if complete != len(data):
         with path.open("r+b") as stream:
             stream.truncate(complete)
+    rows = read_rows(path, fmt, other_columns=True)
+    found = _written_columns(data[:complete], fmt, rows)
+    if found is not None and found != tuple(columns):
+        extra = [column for column in found if column not in COLUMNS]
+        wanted = [column for column in columns if column not in COLUMNS]
+        raise ScoreFileError(
+            f"{path} has the columns of another run ({len(found)}: "
+            f"{', '.join(extra) or 'no extra ones'}); this run writes {len(columns)} "
+            f"({', '.join(wanted) or 'no extra ones'}): resume with the same --measures and "
+            "--profile options, or write to a new file"
+        )
     answered: dict[str, float | None] = {}
-    for row in read_rows(path, fmt):
+    for row in rows:
         best = answered.setdefault(row["path"], None)
         quality = row["quality"] if row["status"] == OK else None
         if quality is not None and (best is None or quality > best):

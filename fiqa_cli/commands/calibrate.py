@@ -1,0 +1,177 @@
+"""`fiqa calibrate`: fit a quality model's `quality_100` scale on photos of known identities
+and write the model again with the calibration in its metadata.
+
+What the scale means is defined in `fiqa_cli.runtime.calibration`; how it is fitted, and how
+its fit is measured on identities it was not fitted on, in `fiqa_cli.evaluation.calibration_fit`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from fiqa_cli.commands.labelled_photos import labelled_photo_options, labelled_photos
+from fiqa_cli.commands.options import FiqaCommand, model_option
+from fiqa_cli.errors import FiqaError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fiqa_cli.runtime.quality_model import QualityModel
+
+DEFAULT_FMR = 1e-3
+_BATCH_SIZE = 32
+
+
+@click.command(cls=FiqaCommand)
+@click.argument("root", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@model_option("ONNX quality model to calibrate (default: the embedded one).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the calibrated model (may be --model itself).",
+)
+@click.option(
+    "--fmr",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=DEFAULT_FMR,
+    show_default=True,
+    help="FMR of the decision threshold at which quality_100 counts false non-matches.",
+)
+@labelled_photo_options
+def calibrate(
+    root: Path,
+    model: Path | None,
+    out: Path,
+    fmr: float,
+    fr_model: Path,
+    fr_mean: float,
+    fr_std: float,
+    detector: str,
+    detector_model: Path | None,
+    faces: str,
+    device: str,
+    min_images: int,
+    limit_ids: int | None,
+    max_images_per_id: int | None,
+) -> None:
+    """Calibrate a quality model's quality_100 on the photos under ROOT/IDENTITY/.
+
+    quality_100 = -25 log10(expected FNMR at --fmr): 25 points are ten times fewer false
+    non-matches (50: one comparison in 100 fails, 75: one in 1,000). The expected FNMR at
+    each raw quality is a monotone fit of how often each photo's mated comparisons fail with
+    --fr-model. Prints how well the fit holds on identities it was not fitted on.
+    """
+    from fiqa_cli.evaluation.calibration_fit import (
+        fit_calibration,
+        held_out_fit,
+        identity_folds,
+        photo_failures,
+    )
+    from fiqa_cli.runtime.build import quality_model_path
+    from fiqa_cli.runtime.quality_model import QualityModel
+
+    source = quality_model_path(model)
+    photos = labelled_photos(
+        root,
+        pairs_file=None,
+        max_fmr=fmr,
+        fr_model=fr_model,
+        fr_mean=fr_mean,
+        fr_std=fr_std,
+        detector=detector,
+        detector_model=detector_model,
+        faces=faces,
+        device=device,
+        min_images=min_images,
+        limit_ids=limit_ids,
+        max_images_per_id=max_images_per_id,
+        progress=_progress,
+    )
+    comparisons = photos.comparisons
+    if not comparisons.non_mated.resolves(fmr):
+        raise FiqaError(
+            f"{comparisons.non_mated.count} non-mated comparisons cannot resolve FMR {fmr:g}: "
+            "use more identities or a higher --fmr"
+        )
+    quality_model = QualityModel(source, photos.providers)
+    crops = list(photos.evaluation_set.crops)
+    _progress(f"scoring {len(crops)} crops with {source.name}")
+    qualities = _qualities(quality_model, crops)
+    threshold = comparisons.non_mated.threshold(fmr)
+    labels = photo_failures(comparisons, len(crops), threshold)
+    identities = [sample.identity for sample in photos.evaluation_set.samples]
+    bands = held_out_fit(qualities, labels, identity_folds(identities), fmr)
+    fit = {"threshold": threshold, "held_out_bands": bands, "dataset": root.name}
+    calibration = fit_calibration(qualities, labels, fmr, recognition_model=fr_model.name, fit=fit)
+    _write_calibrated(source, out, calibration.to_json())
+    QualityModel(out, photos.providers)  # the written file must load, calibration and all
+    click.echo(_fit_table(bands))
+    _progress(f"{calibration.describe()}; {len(calibration.qualities)} knots; wrote {out}")
+
+
+def _qualities(quality_model: QualityModel, crops: list[np.ndarray]) -> np.ndarray:
+    import numpy as np
+
+    from fiqa_cli.runtime.rows import QUALITY_DECIMALS
+
+    scores = [
+        quality_model.predict(crops[start : start + _BATCH_SIZE])
+        for start in range(0, len(crops), _BATCH_SIZE)
+    ]
+    # Rounded as `fiqa score` writes it: the scale is fitted on the values it will be given.
+    return np.round(np.concatenate(scores).astype(np.float64), QUALITY_DECIMALS)
+
+
+def _write_calibrated(source: Path, out: Path, calibration_json: str) -> None:
+    """`source` with the calibration set, written to `out` through a temporary file beside it,
+    so that a failed write never leaves half a model (and `out` may be `source`)."""
+    from fiqa_cli.evaluation.onnx_metadata import OnnxFileError, with_metadata
+    from fiqa_cli.model_contract import META_CALIBRATION
+
+    if out.exists() and not out.is_file():
+        raise FiqaError(f"{out} exists and is not a regular file")
+    try:
+        data = with_metadata(source.read_bytes(), {META_CALIBRATION: calibration_json})
+    except OnnxFileError as error:
+        raise FiqaError(f"{source}: not an ONNX file ({error})") from None
+    folder = out.resolve().parent
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".part")
+    except OSError as error:
+        raise FiqaError(f"cannot write into {folder}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, out)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise FiqaError(f"cannot write {out}: {error.strerror or error}") from None
+
+
+def _fit_table(bands: list[dict[str, object]]) -> str:
+    """The held-out fit, one line per quality_100 band."""
+
+    def rate(value: object) -> str:
+        return "-" if value is None else f"{100 * float(value):.2f}%"
+
+    lines = [
+        "held-out fit (each half of the identities predicted by the other half's calibration)",
+        f"{'quality_100':>11} {'photos':>7} {'comparisons':>11} {'predicted FNMR':>14} "
+        f"{'observed FNMR':>13}",
+    ]
+    for band in bands:
+        lines.append(
+            f"{band['quality_100']:>11} {band['photos']:>7} {band['comparisons']:>11} "
+            f"{rate(band['predicted_fnmr']):>14} {rate(band['observed_fnmr']):>13}"
+        )
+    return "\n".join(lines)
+
+
+def _progress(message: str) -> None:
+    click.echo(f"fiqa calibrate: {message}", err=True)

@@ -1,0 +1,150 @@
+"""What `fiqa evaluate` and `fiqa calibrate` share: photos of known identities under
+ROOT/IDENTITY/, detected and aligned once, embedded by a recognition model and compared.
+
+The options mean the same in both commands; the work is done by `fiqa_cli.evaluation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from fiqa_cli.choices import FR_MEAN, FR_STD
+from fiqa_cli.commands.options import (
+    Command,
+    detector_model_option,
+    detector_option,
+    device_option,
+    faces_option,
+)
+from fiqa_cli.errors import FiqaError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fiqa_cli.evaluation.edc import Comparisons
+    from fiqa_cli.evaluation.samples import EvaluationSet
+    from fiqa_cli.runtime.providers import Providers
+
+
+def labelled_photo_options(command: Command) -> Command:
+    """--fr-model, --fr-mean, --fr-std, --detector, --detector-model, --faces, --device,
+    --min-images, --limit-ids and --max-images-per-id."""
+    options = [
+        click.option(
+            "--fr-model",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            required=True,
+            help="ArcFace-style face-recognition ONNX model that produces the comparison scores.",
+        ),
+        click.option(
+            "--fr-mean",
+            type=float,
+            default=FR_MEAN,
+            show_default=True,
+            help="FR input normalisation: (RGB pixel - mean) / std.",
+        ),
+        click.option("--fr-std", type=float, default=FR_STD, show_default=True),
+        detector_option(),
+        detector_model_option(),
+        faces_option(allow_all=False),
+        device_option(),
+        click.option(
+            "--min-images",
+            type=click.IntRange(min=2),
+            default=2,
+            show_default=True,
+            help="Identities with fewer images are skipped (without --pairs).",
+        ),
+        click.option(
+            "--limit-ids",
+            type=click.IntRange(min=2),
+            help="Use only the first N identities in name order (without --pairs).",
+        ),
+        click.option(
+            "--max-images-per-id",
+            type=click.IntRange(min=2),
+            help="Use only the first N images of each identity in name order (without --pairs): "
+            "mated pairs grow with the square of an identity's images, so one identity with "
+            "hundreds (LFW's George W Bush: 530) otherwise holds most of them.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True)
+class LabelledPhotos:
+    """The photos that yielded a crop, and their comparisons by the recognition model."""
+
+    evaluation_set: EvaluationSet
+    comparisons: Comparisons
+    providers: Providers
+
+
+def labelled_photos(
+    root: Path,
+    *,
+    pairs_file: Path | None,
+    max_fmr: float,
+    fr_model: Path,
+    fr_mean: float,
+    fr_std: float,
+    detector: str,
+    detector_model: Path | None,
+    faces: str,
+    device: str,
+    min_images: int,
+    limit_ids: int | None,
+    max_images_per_id: int | None,
+    progress: Callable[[str], None],
+) -> LabelledPhotos:
+    """Read, detect, align, embed and compare the photos (all pairs, or `pairs_file`'s)."""
+    from fiqa_cli.evaluation.recognition import FaceRecognizer
+    from fiqa_cli.evaluation.samples import compare, prepare_faces
+    from fiqa_cli.runtime.build import build_detector
+    from fiqa_cli.runtime.providers import select_providers
+
+    providers = select_providers(device)
+    face_detector = build_detector(detector, detector_model, providers)
+    recognizer = FaceRecognizer(fr_model, mean=fr_mean, std=fr_std, providers=providers)
+    samples, listed_pairs = _samples(
+        root, pairs_file, min_images, limit_ids, max_images_per_id, progress
+    )
+    evaluation_set, positions = prepare_faces(samples, face_detector, progress, faces)
+    progress(f"embedding {len(evaluation_set.samples)} crops with {fr_model.name}")
+    embeddings = recognizer.embed(evaluation_set.crops)
+    comparisons = compare(embeddings, evaluation_set, listed_pairs, positions, max_fmr, progress)
+    mated_count, non_mated_count = len(comparisons.mated_scores), comparisons.non_mated.count
+    progress(f"{mated_count} mated, {non_mated_count} non-mated comparisons")
+    if not mated_count or not non_mated_count:
+        raise FiqaError("an error rate needs both mated and non-mated comparisons")
+    return LabelledPhotos(evaluation_set, comparisons, providers)
+
+
+def _samples(
+    root: Path,
+    pairs_file: Path | None,
+    min_images: int,
+    limit_ids: int | None,
+    max_images: int | None,
+    progress: Callable[[str], None],
+) -> tuple[list, np.ndarray | None]:
+    """The samples, and the listed pairs (None: all pairs of the samples)."""
+    from fiqa_cli.evaluation.lfw_pairs import read_lfw_pairs
+    from fiqa_cli.evaluation.samples import identity_samples, pair_samples
+
+    if pairs_file is None:
+        samples = identity_samples(root, min_images, limit_ids, max_images)
+        listed_pairs = None
+    else:
+        samples, listed_pairs = pair_samples(read_lfw_pairs(pairs_file, root))
+    if not samples:
+        raise FiqaError(f"no samples found under {root}")
+    progress(f"{len(samples)} images of {len({s.identity for s in samples})} identities")
+    return samples, listed_pairs

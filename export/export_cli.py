@@ -41,6 +41,16 @@ MAX_OPSET = 20
     "Meant for GPUs; on CPUs it is usually slower.",
 )
 @click.option(
+    "--int8",
+    "int8_crops",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="CROPS",
+    help="Quantise to int8 (static: weights per channel, activation ranges calibrated on the "
+    "aligned 112x112 crops in CROPS, 50 to 500 of them). Needs --parity-images (other "
+    "held-out crops): the int8 model must order them as the float32 model does (Spearman "
+    "0.99 or more).",
+)
+@click.option(
     "--no-parity", is_flag=True, help="Skip comparing the ONNX model with the torch model."
 )
 @click.option(
@@ -61,6 +71,7 @@ def export_command(
     arch: str | None,
     trust_checkpoint: bool,
     fp16: bool,
+    int8_crops: Path | None,
     no_parity: bool,
     parity_images: Path | None,
     opset: int,
@@ -79,6 +90,7 @@ def export_command(
         arch=arch,
         trust=trust_checkpoint,
         fp16=fp16,
+        int8_crops=int8_crops,
         parity=not no_parity,
         parity_images=parity_images,
         opset=opset,

@@ -27,6 +27,13 @@ from fiqa_cli import __version__, model_contract
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.export import DEFAULT_OPSET
 from fiqa_cli.export.checkpoint import load_backbone
+from fiqa_cli.export.quantize import (
+    MIN_RANK_CORRELATION,
+    PRECISION,
+    calibration_inputs,
+    quantize,
+    rank_correlation,
+)
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES, image_files
 from fiqa_cli.runtime.model_input import crops_to_input
@@ -148,18 +155,27 @@ class Parity:
 
     embedding: float
     quality: float
-    tolerance: float
+    tolerance: float | None  # None: judged by rank correlation alone (int8)
     inputs: str  # what was fed, in words
+    rank_correlation: float | None = None  # Spearman of the qualities, int8 only
 
     @property
     def passed(self) -> bool:
+        if self.tolerance is None:
+            return (self.rank_correlation or 0.0) >= MIN_RANK_CORRELATION
         return max(self.embedding, self.quality) <= self.tolerance
 
     def summary(self) -> str:
-        return (
+        differences = (
             f"parity on {self.inputs}: max relative difference embedding {self.embedding:.2e}, "
-            f"quality {self.quality:.2e} (tolerance {self.tolerance:.0e})"
+            f"quality {self.quality:.2e}"
         )
+        if self.tolerance is None:
+            return (
+                f"{differences}; quality rank correlation {self.rank_correlation:.4f} "
+                f"(at least {MIN_RANK_CORRELATION})"
+            )
+        return f"{differences} (tolerance {self.tolerance:.0e})"
 
 
 @dataclass(frozen=True)
@@ -178,12 +194,15 @@ def export_checkpoint(
     arch: str | None = None,
     trust: bool = False,
     fp16: bool = False,
+    int8_crops: str | os.PathLike[str] | None = None,
     parity: bool = True,
     parity_images: str | os.PathLike[str] | None = None,
     opset: int = DEFAULT_OPSET,
 ) -> ExportResult:
     """Export a checkpoint to ONNX (default: beside it, suffix .onnx) and verify the result.
 
+    With `int8_crops` (a folder of aligned crops) the model is quantised to int8, calibrated on
+    those crops, and must order the `parity_images` crops as the torch model does.
     The model only appears at `out_path` once it has passed the parity check, so a failed
     export never leaves a wrong model where a scorer would pick it up.
     """
@@ -192,6 +211,9 @@ def export_checkpoint(
     if out_path.resolve() == checkpoint_path.resolve():
         raise ExportError(f"the output path {out_path} is the checkpoint itself; pass --out")
     _check_replaceable(out_path)
+    precision = _precision(fp16, int8_crops, parity, parity_images)
+    # Read before the slow export: a bad crop folder is refused at once.
+    calibration = calibration_inputs(Path(int8_crops)) if int8_crops is not None else None
     parity_input = _parity_input(parity_images) if parity else None
     backbone = load_backbone(checkpoint_path, arch=arch, trust=trust)
     staging_path = out_path.with_name(out_path.name + ".partial")
@@ -205,11 +227,17 @@ def export_checkpoint(
             fp16=fp16,
             opset=opset,
         )
+        if calibration is not None:
+            quantize(staging_path, staging_path, calibration)
         parity_result = None
         if parity_input is not None:
             inputs, description = parity_input
             parity_result = measure_parity(
-                backbone.model, staging_path, inputs, fp16=fp16, inputs_description=description
+                backbone.model,
+                staging_path,
+                inputs,
+                precision=precision,
+                inputs_description=description,
             )
             if not parity_result.passed:
                 raise ExportError(
@@ -222,10 +250,23 @@ def export_checkpoint(
     return ExportResult(
         out_path=out_path,
         architecture=backbone.architecture,
-        precision="fp16" if fp16 else "fp32",
+        precision=precision,
         source_sha256=backbone.source_sha256,
         parity=parity_result,
     )
+
+
+def _precision(fp16: bool, int8_crops: object, parity: bool, parity_images: object) -> str:
+    if int8_crops is None:
+        return "fp16" if fp16 else "fp32"
+    if fp16:
+        raise ExportError("--int8 and --fp16 exclude each other")
+    if not parity or parity_images is None:
+        raise ExportError(
+            "--int8 needs --parity-images: held-out aligned crops (not the calibration ones) on "
+            "which the int8 model must order faces as the float32 model does"
+        )
+    return PRECISION
 
 
 def _check_replaceable(out_path: Path) -> None:
@@ -253,10 +294,11 @@ def measure_parity(
     onnx_path: Path,
     inputs: np.ndarray,
     *,
-    fp16: bool = False,
+    precision: str = "fp32",
     inputs_description: str = "",
 ) -> Parity:
-    """Run the float32 torch `model` and the ONNX model (CPU) on `inputs` and compare."""
+    """Run the float32 torch `model` and the ONNX model (CPU) on `inputs` and compare: by
+    tolerance for fp32 and fp16, by the qualities' rank correlation for int8."""
     with torch.no_grad():
         reference = [output.numpy() for output in model.eval()(torch.from_numpy(inputs))]
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -267,8 +309,11 @@ def measure_parity(
     return Parity(
         embedding=relative_difference(reference[0], candidate[0]),
         quality=relative_difference(reference[1], candidate[1]),
-        tolerance=PARITY_TOLERANCE["fp16" if fp16 else "fp32"],
+        tolerance=PARITY_TOLERANCE.get(precision),
         inputs=inputs_description or f"{len(inputs)} inputs",
+        rank_correlation=(
+            rank_correlation(reference[1], candidate[1]) if precision == PRECISION else None
+        ),
     )
 
 

@@ -23,6 +23,7 @@ from torch import nn  # noqa: E402
 
 from fiqa_cli import __version__, model_contract  # noqa: E402
 from fiqa_cli.cli import main  # noqa: E402
+from fiqa_cli.errors import FiqaError  # noqa: E402
 from fiqa_cli.export.backbones import create_backbone  # noqa: E402
 from fiqa_cli.export.checkpoint import (  # noqa: E402
     CheckpointError,
@@ -31,9 +32,11 @@ from fiqa_cli.export.checkpoint import (  # noqa: E402
     load_backbone,
 )
 from fiqa_cli.export.onnx_export import (  # noqa: E402
+    BATCH_AXIS,
     PARITY_SEED,
     PARITY_TOLERANCE,
     RANDOM_PARITY_BATCH,
+    ExportError,
     export_checkpoint,
     export_model,
     measure_parity,
@@ -503,3 +506,110 @@ def test_export_writes_over_regular_files_only(mobilefacenet_checkpoint, tmp_pat
         assert result.exit_code == 1 and reason in result.output, result.output
     assert link.is_symlink() and stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert target.read_bytes() == b"precious"
+
+
+def face_variants(aligned_faces: Path, folder: Path, gains: list[float]) -> Path:
+    """The aligned faces under brightness gains and mirrored: more crops of real faces."""
+    folder.mkdir()
+    for path in sorted(aligned_faces.glob("*.png")):
+        face = cv2.imread(str(path))
+        for gain in gains:
+            varied = np.clip(face.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+            for mirrored, image in (("", varied), ("-m", varied[:, ::-1])):
+                cv2.imwrite(str(folder / f"{path.stem}-{gain:.2f}{mirrored}.png"), image)
+    return folder
+
+
+@pytest.fixture
+def int8_folders(aligned_faces: Path, tmp_path: Path) -> tuple[Path, Path]:
+    calibration = face_variants(
+        aligned_faces, tmp_path / "calibration", [0.4 + 0.1 * i for i in range(7)]
+    )
+    parity = face_variants(aligned_faces, tmp_path / "parity", [0.45, 0.75, 1.05, 1.35])
+    return calibration, parity
+
+
+def test_int8_quantisation_keeps_the_default_models_ranking(int8_folders, tmp_path):
+    """The shipped model's weights, quantised as `--int8` does, order real faces as the
+    float32 model does (a seeded random backbone does not quantise as well: its activations
+    are not a trained network's)."""
+    from fiqa_cli.export.quantize import calibration_inputs, quantize, rank_correlation
+    from fiqa_cli.paths import default_model_path
+    from fiqa_cli.runtime.quality_model import QualityModel
+
+    calibration, parity = int8_folders
+    out = tmp_path / "int8.onnx"
+    quantize(default_model_path(), out, calibration_inputs(calibration))
+    faces = [cv2.imread(str(path)) for path in sorted(parity.glob("*.png"))]
+    fp32 = QualityModel(default_model_path(), ["CPUExecutionProvider"]).predict(faces)
+    int8 = QualityModel(out, ["CPUExecutionProvider"])
+    assert rank_correlation(fp32, int8.predict(faces)) >= 0.99
+    assert int8.metadata[model_contract.META_PRECISION] == "int8"
+    assert int8.calibration is not None  # the metadata, quality_100's included, is kept
+
+
+def test_int8_export_writes_a_quantised_model(
+    mobilefacenet_checkpoint, int8_folders, tmp_path, monkeypatch
+):
+    from fiqa_cli.export import onnx_export
+
+    _, checkpoint = mobilefacenet_checkpoint
+    calibration, parity = int8_folders
+    monkeypatch.setattr(onnx_export, "MIN_RANK_CORRELATION", -1.0)  # any ranking passes
+    out = tmp_path / "int8.onnx"
+    result = run_export(checkpoint, "--out", out, "--int8", calibration, "--parity-images", parity)
+    assert result.exit_code == 0, result.output
+    assert "quality rank correlation" in result.output
+    graph = onnx.load(str(out)).graph
+    assert any(node.op_type == "QLinearConv" for node in graph.node)
+    assert metadata(out)[model_contract.META_PRECISION] == "int8"
+    assert "int8 weights" in metadata(out)[model_contract.META_DESCRIPTION]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[0] == BATCH_AXIS  # the batch axis stays dynamic
+
+
+def test_int8_export_below_the_rank_bar_writes_nothing(
+    mobilefacenet_checkpoint, int8_folders, tmp_path, monkeypatch
+):
+    from fiqa_cli.export import onnx_export
+
+    _, checkpoint = mobilefacenet_checkpoint
+    calibration, parity = int8_folders
+    monkeypatch.setattr(onnx_export, "MIN_RANK_CORRELATION", 1.01)  # no model can pass
+    out = tmp_path / "int8.onnx"
+    with pytest.raises(ExportError, match="does not reproduce"):
+        export_checkpoint(checkpoint, out, int8_crops=calibration, parity_images=parity)
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"fp16": True}, "exclude each other"),
+        ({"parity_images": None}, "needs --parity-images"),
+    ],
+)
+def test_int8_export_refuses_what_it_cannot_check(
+    mobilefacenet_checkpoint, int8_folders, tmp_path, options, message
+):
+    _, checkpoint = mobilefacenet_checkpoint
+    calibration, parity = int8_folders
+    arguments = {"int8_crops": calibration, "parity_images": parity, **options}
+    with pytest.raises(ExportError, match=message):
+        export_checkpoint(checkpoint, tmp_path / "x.onnx", **arguments)
+    few = tmp_path / "few"
+    few.mkdir()
+    with pytest.raises(FiqaError, match="at least 50"):
+        export_checkpoint(checkpoint, tmp_path / "x.onnx", int8_crops=few, parity_images=parity)
+
+
+def test_rank_correlation_is_spearmans():
+    from fiqa_cli.export.quantize import rank_correlation
+
+    assert rank_correlation(np.array([1, 2, 3, 4]), np.array([10, 20, 30, 40])) == pytest.approx(1)
+    assert rank_correlation(np.array([1, 2, 3, 4]), np.array([1, 8, 27, 64.0])) == pytest.approx(1)
+    assert rank_correlation(np.array([1, 2, 3]), np.array([3, 2, 1])) == pytest.approx(-1)
+    # Ties share their average rank: [1, 2.5, 2.5, 4] against [1, 2, 3, 4].
+    assert rank_correlation(np.array([1, 2, 2, 4]), np.array([1, 2, 3, 4])) == pytest.approx(
+        np.corrcoef([1, 2.5, 2.5, 4], [1, 2, 3, 4])[0, 1]
+    )

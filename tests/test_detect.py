@@ -152,10 +152,20 @@ def test_auto_prefers_a_local_scrfd_model(
     # a landmark model of the same pack must not be mistaken for the detector
     shutil.copy(find_weights_dir() / "pnet.onnx", pack / "2d106det.onnx")
     assert find_scrfd_model() is None
-    assert create_detector("auto").name == "mtcnn"
+    assert create_detector("auto").name == "yunet"
     shutil.copy(scrfd_model, pack / "det_500m.onnx")
     assert find_scrfd_model() == pack / "det_500m.onnx"
     assert create_detector("auto").name == "scrfd"
+
+
+def test_auto_takes_mtcnn_when_the_yunet_file_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path))
+    monkeypatch.setattr(
+        "fiqa_cli.runtime.detect.yunet_model_path", lambda: tmp_path / "missing.onnx"
+    )
+    assert create_detector("auto").name == "mtcnn"
 
 
 def test_scrfd_errors_name_the_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

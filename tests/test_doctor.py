@@ -72,7 +72,7 @@ def test_detectors_found_and_the_one_auto_takes(
     assert f"--detector auto takes: scrfd ({pack / 'det_500m.onnx'})" in result.output
 
 
-def test_missing_yunet_is_a_problem_when_auto_takes_it(
+def test_a_missing_yunet_file_is_a_problem(
     random_onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path))
@@ -80,6 +80,4 @@ def test_missing_yunet_is_a_problem_when_auto_takes_it(
     monkeypatch.setattr("fiqa_cli.commands.doctor.yunet_model_path", lambda: missing)
     result = run_doctor("--model", random_onnx_model, "--device", "cpu")
     assert f"YuNet detector: missing ({missing})" in result.output
-    monkeypatch.setattr("fiqa_cli.runtime.detect.AUTO_FALLBACK", "yunet")
-    result = run_doctor("--model", random_onnx_model, "--device", "cpu")
     assert result.exit_code == 1 and "YuNet model" in result.output

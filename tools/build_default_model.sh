@@ -39,7 +39,8 @@ python tools/degradation_check.py "$work/split/heldout" --faces central \
 python tools/certainty_ratio_check.py "$work/run/checkpoint.pt"
 
 # 5. quality_100: the calibration shipped in the model's metadata (README, "fiqa calibrate"),
-# fitted on the held-out identities, the first 10 photos of each.
+# fitted on the held-out identities, the first 10 photos of each, aligned as `fiqa score` aligns
+# by default.
 fiqa calibrate "$work/split/heldout" --model "$work/fiqa_default.onnx" \
   --out "$work/fiqa_default.onnx" --fr-model "$shared/models/mobilefacenet_eval.onnx" \
-  --detector mtcnn --faces central --max-images-per-id 10
+  --detector yunet --faces central --max-images-per-id 10

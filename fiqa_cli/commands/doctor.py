@@ -97,8 +97,11 @@ def _report_models(model: Path | None, problems: list[str]) -> Path | None:
     auto = auto_choice()
     sources = {"scrfd": scrfd, "mtcnn": mtcnn_dir, "yunet": yunet}
     click.echo(f"  --detector auto takes: {auto} ({sources[auto]})")
-    if auto == "yunet" and not yunet.is_file():
-        problems.append(f"the shipped YuNet model {yunet} is missing: reinstall fiqa")
+    if not yunet.is_file():
+        problems.append(
+            f"the shipped YuNet model {yunet} is missing (--detector auto falls back to the "
+            "slower MTCNN, --detector yunet fails): reinstall fiqa"
+        )
     return mtcnn_dir
 
 

@@ -58,7 +58,7 @@ class FiqaCommand(click.Command):
 
 
 _DETECTOR_HELP = (
-    "auto: SCRFD if a local model exists, else MTCNN; yunet: YuNet's boxes with MTCNN's "
+    "auto: SCRFD if a local model exists, else yunet; yunet: YuNet's boxes with MTCNN's "
     "landmarks, several times faster; none: inputs are aligned crops."
 )
 

@@ -47,6 +47,7 @@ T_CHOICE = "tests/test_face_choice.py"
 T_SCORE = "tests/test_score_cli.py"
 T_TRAIN = "tests/test_train.py"
 T_CAL = "tests/test_calibration.py"
+CAL_FIT = "fiqa_cli/evaluation/calibration_fit.py"
 
 MUTANTS = (
     Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
@@ -175,10 +176,10 @@ MUTANTS = (
     Mutant("training", "resume forgets the random state", "export/train.py",
            'torch.set_rng_state(checkpoint["rng_state"].cpu())', "pass",
            (f"{T_TRAIN}::test_resumed_run_equals_a_straight_run",)),
-    Mutant("calibration", "a comparison at the threshold matches", "fiqa_cli/evaluation/calibration_fit.py",
+    Mutant("calibration", "a comparison at the threshold matches", CAL_FIT,
            "(comparisons.mated_scores <= threshold)", "(comparisons.mated_scores < threshold)",
            (f"{T_CAL}::test_photo_failures_count_comparisons_at_or_below_the_threshold",)),
-    Mutant("calibration", "violators never pooled", "fiqa_cli/evaluation/calibration_fit.py",
+    Mutant("calibration", "violators never pooled", CAL_FIT,
            "stack[-1][2] * stack[-2][3] >= stack[-2][2] * stack[-1][3]", "False",
            (f"{T_CAL}::test_the_fit_recovers_a_falling_failure_rate",
             f"{T_CAL}::test_blocks_are_shrunk_towards_the_overall_rate_and_never_promise_zero")),

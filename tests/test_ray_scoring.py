@@ -97,6 +97,8 @@ def check_statuses(rows: list[dict], inputs: list[str]) -> None:
     assert list(statuses.values()).count(OK) == PHOTOS
 
 
+# What ray-project/ray issue 63202 (a client server dying as it starts) prints on the driver.
+RAY_CLIENT_START_RACE = ("Starting Ray client server failed", "psutil.ZombieProcess")
 # Two inputs per batch spreads the inputs over both actors and several part files.
 SPREAD = ["--actors", 2, "--batch-size", 2]
 
@@ -147,13 +149,15 @@ def test_ray_client_address_runs_on_the_cluster(inputs: list[str], tmp_path: Pat
         command = [sys.executable, "-m", "fiqa_cli", "ray-score", *inputs, "--out", out,
                    "--format", "parquet", "--address", f"ray://127.0.0.1:{client_port}",
                    *SPREAD, *detector_args]  # fmt: skip
-        # The head's per-driver client server sometimes fails to start on two busy cores (1 in
-        # 3 full CI-like runs here, never alone): that start is retried once, nothing else is.
-        for _ in range(2):
+        # The head's per-driver client server sometimes dies as it is forked (ray-project/ray
+        # issue 63202, open: a gRPC poller race in the proxier; seen here in about 1 of 3 full
+        # suite runs on two busy cores, never alone). It shows as one of these two errors; only
+        # they are retried, at most twice, and the rows are still compared in full.
+        for _ in range(3):
             finished = subprocess.run(
                 list(map(str, command)), env=env, capture_output=True, text=True
             )
-            if "Starting Ray client server failed" not in finished.stderr:
+            if not any(sign in finished.stderr for sign in RAY_CLIENT_START_RACE):
                 break
         assert finished.returncode == 0, finished.stderr
         assert finished.stdout == ""

@@ -106,7 +106,7 @@ def test_csv_and_jsonl_hold_the_same_rows_in_input_order(
         assert row["x1"] < row["x2"] and row["y1"] < row["y2"]
     # Different faces, different scores: not one constant written for every row.
     assert len({row["quality"] for row in csv_rows}) == len(csv_rows)
-    assert "detector: mtcnn" in csv_result.stderr  # auto says what it picked
+    assert "detector: yunet" in csv_result.stderr  # auto says what it picked
 
 
 def test_faces_all_and_largest(random_onnx_model: Path) -> None:
@@ -216,7 +216,9 @@ def test_detector_none_takes_aligned_crops(
     assert [row["status"] for row in rows] == ["ok", "ok"]
     assert rows[0]["message"] == "" and rows[0]["det_score"] is None
     assert "resized" in rows[1]["message"] and "resized" in result.stderr
-    with_detection = parse_csv(run_score("--model", random_onnx_model, unaligned).stdout)
+    with_detection = parse_csv(
+        run_score("--model", random_onnx_model, "--detector", "mtcnn", unaligned).stdout
+    )
     assert abs(with_detection[0]["quality"] - rows[0]["quality"]) < 1e-3 * max(
         1.0, abs(rows[0]["quality"])
     )

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from common import add_shared_argument, print_table
 
-from fiqa_cli.choices import CENTRAL_FACE, CPU, FR_MEAN, FR_STD
-from fiqa_cli.commands.labelled_photos import LabelledPhotos, labelled_photos
+from fiqa_cli.choices import CENTRAL_FACE, CPU
+from fiqa_cli.commands.labelled_photos import LabelledPhotos, PhotoOptions, labelled_photos
 from fiqa_cli.evaluation.edc import edc_curve
 from fiqa_cli.paths import default_model_path
 from fiqa_cli.runtime.quality_model import QualityModel
@@ -35,20 +35,18 @@ MAX_DISCARD = 0.2
 def measured(
     root: Path, detector: str, args: argparse.Namespace
 ) -> tuple[LabelledPhotos, np.ndarray]:
-    photos = labelled_photos(
-        root,
-        pairs_file=None,
-        max_fmr=max(FMRS),
+    options = PhotoOptions(
         fr_model=args.shared / "models" / "mobilefacenet_eval.onnx",
-        fr_mean=FR_MEAN,
-        fr_std=FR_STD,
         detector=detector,
-        detector_model=None,
         faces=CENTRAL_FACE,
         device="cpu",
-        min_images=2,
-        limit_ids=None,
         max_images_per_id=args.max_images_per_id,
+    )
+    photos = labelled_photos(
+        root,
+        options,
+        pairs_file=None,
+        max_fmr=max(FMRS),
         progress=lambda message: print(f"{detector}: {message}", file=sys.stderr),
     )
     model = QualityModel(default_model_path(), [CPU])

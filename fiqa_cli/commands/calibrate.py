@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fiqa_cli.commands.labelled_photos import labelled_photo_options, labelled_photos
+from fiqa_cli.commands.labelled_photos import (
+    PhotoOptions,
+    labelled_photo_options,
+    labelled_photos,
+)
 from fiqa_cli.commands.options import FiqaCommand, model_option
 from fiqa_cli.errors import FiqaError
 
@@ -45,20 +49,7 @@ _BATCH_SIZE = 32
 )
 @labelled_photo_options
 def calibrate(
-    root: Path,
-    model: Path | None,
-    out: Path,
-    fmr: float,
-    fr_model: Path,
-    fr_mean: float,
-    fr_std: float,
-    detector: str,
-    detector_model: Path | None,
-    faces: str,
-    device: str,
-    min_images: int,
-    limit_ids: int | None,
-    max_images_per_id: int | None,
+    root: Path, model: Path | None, out: Path, fmr: float, photo_options: PhotoOptions
 ) -> None:
     """Calibrate a quality model's quality_100 on the photos under ROOT/IDENTITY/.
 
@@ -77,22 +68,7 @@ def calibrate(
     from fiqa_cli.runtime.quality_model import QualityModel
 
     source = quality_model_path(model)
-    photos = labelled_photos(
-        root,
-        pairs_file=None,
-        max_fmr=fmr,
-        fr_model=fr_model,
-        fr_mean=fr_mean,
-        fr_std=fr_std,
-        detector=detector,
-        detector_model=detector_model,
-        faces=faces,
-        device=device,
-        min_images=min_images,
-        limit_ids=limit_ids,
-        max_images_per_id=max_images_per_id,
-        progress=_progress,
-    )
+    photos = labelled_photos(root, photo_options, pairs_file=None, max_fmr=fmr, progress=_progress)
     comparisons = photos.comparisons
     if not comparisons.non_mated.resolves(fmr):
         raise FiqaError(
@@ -108,7 +84,9 @@ def calibrate(
     identities = [sample.identity for sample in photos.evaluation_set.samples]
     bands = held_out_fit(qualities, labels, identity_folds(identities), fmr)
     fit = {"threshold": threshold, "held_out_bands": bands, "dataset": root.name}
-    calibration = fit_calibration(qualities, labels, fmr, recognition_model=fr_model.name, fit=fit)
+    calibration = fit_calibration(
+        qualities, labels, fmr, recognition_model=photo_options.fr_model.name, fit=fit
+    )
     _write_calibrated(source, out, calibration.to_json())
     QualityModel(out, photos.providers)  # the written file must load, calibration and all
     click.echo(_fit_table(bands))

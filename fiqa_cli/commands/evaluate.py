@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fiqa_cli.commands.labelled_photos import labelled_photo_options, labelled_photos
+from fiqa_cli.commands.labelled_photos import (
+    PhotoOptions,
+    labelled_photo_options,
+    labelled_photos,
+)
 from fiqa_cli.commands.options import FiqaCommand
 from fiqa_cli.errors import FiqaError
 
@@ -93,9 +97,6 @@ def evaluate(
     root: Path,
     score_files: tuple[Path, ...],
     names: tuple[str, ...],
-    fr_model: Path,
-    fr_mean: float,
-    fr_std: float,
     pairs_file: Path | None,
     fmrs: tuple[float, ...],
     max_discard: float,
@@ -103,13 +104,7 @@ def evaluate(
     out: Path | None,
     plot: Path | None,
     log_fnmr: bool,
-    detector: str,
-    detector_model: Path | None,
-    faces: str,
-    device: str,
-    min_images: int,
-    limit_ids: int | None,
-    max_images_per_id: int | None,
+    photo_options: PhotoOptions,
     seed: int,
 ) -> None:
     """Error-versus-discard characteristic of quality scores on the faces under ROOT.
@@ -134,20 +129,7 @@ def evaluate(
         name: read_scored_faces(path) for name, path in zip(method_names, score_files, strict=True)
     }
     photos = labelled_photos(
-        root,
-        pairs_file=pairs_file,
-        max_fmr=max(fmrs),
-        fr_model=fr_model,
-        fr_mean=fr_mean,
-        fr_std=fr_std,
-        detector=detector,
-        detector_model=detector_model,
-        faces=faces,
-        device=device,
-        min_images=min_images,
-        limit_ids=limit_ids,
-        max_images_per_id=max_images_per_id,
-        progress=_progress,
+        root, photo_options, pairs_file=pairs_file, max_fmr=max(fmrs), progress=_progress
     )
     evaluation_set, comparisons = photos.evaluation_set, photos.comparisons
     _check_comparisons(comparisons, fmrs)

@@ -6,14 +6,15 @@ The options mean the same in both commands; the work is done by `fiqa_cli.evalua
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from fiqa_cli.choices import FR_MEAN, FR_STD
+from fiqa_cli.choices import AUTO_DETECTOR, FR_MEAN, FR_STD, LARGEST_FACE
 from fiqa_cli.commands.options import (
     Command,
     detector_model_option,
@@ -31,9 +32,32 @@ if TYPE_CHECKING:
     from fiqa_cli.runtime.providers import Providers
 
 
+@dataclass(frozen=True)
+class PhotoOptions:
+    """The options of `labelled_photo_options`, as the command received them."""
+
+    fr_model: Path
+    fr_mean: float = FR_MEAN
+    fr_std: float = FR_STD
+    detector: str = AUTO_DETECTOR
+    detector_model: Path | None = None
+    faces: str = LARGEST_FACE
+    device: str = "auto"
+    min_images: int = 2
+    limit_ids: int | None = None
+    max_images_per_id: int | None = None
+
+
 def labelled_photo_options(command: Command) -> Command:
     """--fr-model, --fr-mean, --fr-std, --detector, --detector-model, --faces, --device,
-    --min-images, --limit-ids and --max-images-per-id."""
+    --min-images, --limit-ids and --max-images-per-id, handed to the command as one
+    `photo_options: PhotoOptions`."""
+
+    @functools.wraps(command)
+    def with_photo_options(*args: object, **kwargs: object) -> object:
+        taken = {name: kwargs.pop(name) for name in _OPTION_NAMES}
+        return command(*args, photo_options=PhotoOptions(**taken), **kwargs)
+
     options = [
         click.option(
             "--fr-model",
@@ -74,8 +98,11 @@ def labelled_photo_options(command: Command) -> Command:
         ),
     ]
     for option in reversed(options):
-        command = option(command)
-    return command
+        with_photo_options = option(with_photo_options)
+    return with_photo_options
+
+
+_OPTION_NAMES = tuple(field.name for field in fields(PhotoOptions))
 
 
 @dataclass(frozen=True)
@@ -89,19 +116,10 @@ class LabelledPhotos:
 
 def labelled_photos(
     root: Path,
+    options: PhotoOptions,
     *,
     pairs_file: Path | None,
     max_fmr: float,
-    fr_model: Path,
-    fr_mean: float,
-    fr_std: float,
-    detector: str,
-    detector_model: Path | None,
-    faces: str,
-    device: str,
-    min_images: int,
-    limit_ids: int | None,
-    max_images_per_id: int | None,
     progress: Callable[[str], None],
 ) -> LabelledPhotos:
     """Read, detect, align, embed and compare the photos (all pairs, or `pairs_file`'s)."""
@@ -110,14 +128,14 @@ def labelled_photos(
     from fiqa_cli.runtime.build import build_detector
     from fiqa_cli.runtime.providers import select_providers
 
-    providers = select_providers(device)
-    face_detector = build_detector(detector, detector_model, providers)
-    recognizer = FaceRecognizer(fr_model, mean=fr_mean, std=fr_std, providers=providers)
-    samples, listed_pairs = _samples(
-        root, pairs_file, min_images, limit_ids, max_images_per_id, progress
+    providers = select_providers(options.device)
+    face_detector = build_detector(options.detector, options.detector_model, providers)
+    recognizer = FaceRecognizer(
+        options.fr_model, mean=options.fr_mean, std=options.fr_std, providers=providers
     )
-    evaluation_set, positions = prepare_faces(samples, face_detector, progress, faces)
-    progress(f"embedding {len(evaluation_set.samples)} crops with {fr_model.name}")
+    samples, listed_pairs = _samples(root, pairs_file, options, progress)
+    evaluation_set, positions = prepare_faces(samples, face_detector, progress, options.faces)
+    progress(f"embedding {len(evaluation_set.samples)} crops with {options.fr_model.name}")
     embeddings = recognizer.embed(evaluation_set.crops)
     comparisons = compare(embeddings, evaluation_set, listed_pairs, positions, max_fmr, progress)
     mated_count, non_mated_count = len(comparisons.mated_scores), comparisons.non_mated.count
@@ -130,9 +148,7 @@ def labelled_photos(
 def _samples(
     root: Path,
     pairs_file: Path | None,
-    min_images: int,
-    limit_ids: int | None,
-    max_images: int | None,
+    options: PhotoOptions,
     progress: Callable[[str], None],
 ) -> tuple[list, np.ndarray | None]:
     """The samples, and the listed pairs (None: all pairs of the samples)."""
@@ -140,7 +156,9 @@ def _samples(
     from fiqa_cli.evaluation.samples import identity_samples, pair_samples
 
     if pairs_file is None:
-        samples = identity_samples(root, min_images, limit_ids, max_images)
+        samples = identity_samples(
+            root, options.min_images, options.limit_ids, options.max_images_per_id
+        )
         listed_pairs = None
     else:
         samples, listed_pairs = pair_samples(read_lfw_pairs(pairs_file, root))

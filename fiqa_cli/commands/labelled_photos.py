@@ -82,17 +82,18 @@ def labelled_photo_options(command: Command) -> Command:
             type=click.IntRange(min=2),
             default=2,
             show_default=True,
-            help="Identities with fewer images are skipped (without --pairs).",
+            help="Identities with fewer images are skipped (not with evaluate's --pairs).",
         ),
         click.option(
             "--limit-ids",
             type=click.IntRange(min=2),
-            help="Use only the first N identities in name order (without --pairs).",
+            help="Use only the first N identities in name order (not with evaluate's --pairs).",
         ),
         click.option(
             "--max-images-per-id",
             type=click.IntRange(min=2),
-            help="Use only the first N images of each identity in name order (without --pairs): "
+            help="Use only the first N images of each identity in name order (not with evaluate's "
+            "--pairs): "
             "mated pairs grow with the square of an identity's images, so one identity with "
             "hundreds (LFW's George W Bush: 530) otherwise holds most of them.",
         ),

@@ -212,3 +212,16 @@ def test_a_broken_calibration_is_refused_when_the_model_loads(random_onnx_model,
     result = fiqa("score", "-", "--model", broken, "--quiet")
     assert result.returncode == 1
     assert f"metadata {META_CALIBRATION} is not a usable calibration" in result.stderr
+
+
+def test_calibrate_refuses_a_bad_model_before_reading_photos(shared_dir, lfw_images, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    out = tmp_path / "out.onnx"
+    result = fiqa(
+        "calibrate", lfw_images, "--model", broken, "--out", out,
+        "--fr-model", shared_dir / "models" / "mobilefacenet_eval.onnx",
+    )  # fmt: skip
+    assert result.returncode == 1 and "Error:" in result.stderr
+    assert "images of" not in result.stderr  # no photo was read
+    assert not out.exists()

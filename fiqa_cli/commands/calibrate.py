@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,15 +60,19 @@ def calibrate(
     --fr-model. Prints how well the fit holds on identities it was not fitted on.
     """
     from fiqa_cli.evaluation.calibration_fit import (
+        CalibrationFitError,
         fit_calibration,
         held_out_fit,
         identity_folds,
         photo_failures,
     )
     from fiqa_cli.runtime.build import quality_model_path
+    from fiqa_cli.runtime.providers import select_providers
     from fiqa_cli.runtime.quality_model import QualityModel
 
     source = quality_model_path(model)
+    # Loaded first: a bad --model is refused before minutes of alignment.
+    quality_model = QualityModel(source, select_providers(photo_options.device))
     photos = labelled_photos(root, photo_options, pairs_file=None, max_fmr=fmr, progress=_progress)
     comparisons = photos.comparisons
     if not comparisons.non_mated.resolves(fmr):
@@ -75,21 +80,30 @@ def calibrate(
             f"{comparisons.non_mated.count} non-mated comparisons cannot resolve FMR {fmr:g}: "
             "use more identities or a higher --fmr"
         )
-    quality_model = QualityModel(source, photos.providers)
     crops = list(photos.evaluation_set.crops)
     _progress(f"scoring {len(crops)} crops with {source.name}")
     qualities = _qualities(quality_model, crops)
     threshold = comparisons.non_mated.threshold(fmr)
     labels = photo_failures(comparisons, len(crops), threshold)
     identities = [sample.identity for sample in photos.evaluation_set.samples]
-    bands = held_out_fit(qualities, labels, identity_folds(identities), fmr)
+    try:
+        bands = held_out_fit(qualities, labels, identity_folds(identities), fmr)
+    except CalibrationFitError as error:  # too few photos in one half; the full fit may work
+        _progress(f"no held-out fit: a half of the identities cannot be fitted alone ({error})")
+        bands = []
     fit = {"threshold": threshold, "held_out_bands": bands, "dataset": root.name}
     calibration = fit_calibration(
         qualities, labels, fmr, recognition_model=photo_options.fr_model.name, fit=fit
     )
-    _write_calibrated(source, out, calibration.to_json())
-    QualityModel(out, photos.providers)  # the written file must load, calibration and all
-    click.echo(_fit_table(bands))
+    _write_calibrated(
+        source,
+        out,
+        calibration.to_json(),
+        # The new file must load, calibration and all, before it replaces anything.
+        check=lambda path: QualityModel(path, photos.providers),
+    )
+    if bands:
+        click.echo(_fit_table(bands))
     _progress(f"{calibration.describe()}; {len(calibration.qualities)} knots; wrote {out}")
 
 
@@ -106,9 +120,12 @@ def _qualities(quality_model: QualityModel, crops: list[np.ndarray]) -> np.ndarr
     return np.round(np.concatenate(scores).astype(np.float64), QUALITY_DECIMALS)
 
 
-def _write_calibrated(source: Path, out: Path, calibration_json: str) -> None:
-    """`source` with the calibration set, written to `out` through a temporary file beside it,
-    so that a failed write never leaves half a model (and `out` may be `source`)."""
+def _write_calibrated(
+    source: Path, out: Path, calibration_json: str, check: Callable[[Path], object]
+) -> None:
+    """`source` with the calibration set, written to `out` through a temporary file beside it
+    that `check` must accept first, so that a failed write never leaves half a model or a
+    model that does not load (and `out` may be `source`)."""
     from fiqa_cli.evaluation.onnx_metadata import OnnxFileError, with_metadata
     from fiqa_cli.model_contract import META_CALIBRATION
 
@@ -126,10 +143,12 @@ def _write_calibrated(source: Path, out: Path, calibration_json: str) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+        check(Path(temporary))
         os.replace(temporary, out)
     except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
         raise FiqaError(f"cannot write {out}: {error.strerror or error}") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def _fit_table(bands: list[dict[str, object]]) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fiqa_cli.errors import FiqaError
 from fiqa_cli.evaluation.edc import Comparisons
 from fiqa_cli.runtime.calibration import Calibration, score_of_fnmr
 
@@ -33,7 +34,7 @@ REPORT_BANDS = tuple((low, low + 9) for low in range(0, 90, 10)) + ((90, 100),)
 PRIOR_COMPARISONS = 100.0
 
 
-class CalibrationFitError(ValueError):
+class CalibrationFitError(FiqaError, ValueError):
     """The photos cannot give a calibration; the message says why."""
 
 

@@ -27,6 +27,7 @@ from fiqa_cli import __version__, model_contract
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.export import DEFAULT_OPSET
 from fiqa_cli.export.checkpoint import load_backbone
+from fiqa_cli.export.crop_folder import read_aligned_crops
 from fiqa_cli.export.quantize import (
     MIN_RANK_CORRELATION,
     PRECISION,
@@ -34,8 +35,6 @@ from fiqa_cli.export.quantize import (
     quantize,
     rank_correlation,
 )
-from fiqa_cli.runtime.decode import DecodeError, read_image
-from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES, image_files
 from fiqa_cli.runtime.model_input import crops_to_input
 
 # Largest relative output difference (see `relative_difference`) an export may show against
@@ -337,27 +336,11 @@ def _parity_input(images_dir: str | os.PathLike[str] | None) -> tuple[np.ndarray
         generator = np.random.default_rng(PARITY_SEED)
         batch = generator.uniform(-1.0, 1.0, (RANDOM_PARITY_BATCH, 3, size, size))
         return batch.astype(np.float32), f"{RANDOM_PARITY_BATCH} seeded random inputs"
-    images_dir = Path(images_dir)
-    if not images_dir.is_dir():
-        raise ExportError(f"--parity-images {images_dir} is not a folder")
-    paths = image_files(images_dir)[:MAX_PARITY_IMAGES]
-    if not paths:
-        raise ExportError(
-            f"--parity-images {images_dir} holds no images ({' '.join(sorted(IMAGE_SUFFIXES))})"
-        )
-    crops = [_read_crop(path) for path in paths]
+    crops = read_aligned_crops(
+        Path(images_dir),
+        option="--parity-images",
+        limit=MAX_PARITY_IMAGES,
+        minimum=1,
+        error=ExportError,
+    )
     return crops_to_input(crops), f"{len(crops)} aligned crops from {images_dir}"
-
-
-def _read_crop(path: Path) -> np.ndarray:
-    try:
-        image = read_image(path)
-    except DecodeError as error:
-        raise ExportError(f"parity image {path}: {error}") from None
-    size = model_contract.INPUT_SIZE
-    if image.shape[:2] != (size, size):
-        raise ExportError(
-            f"parity image {path} is {image.shape[1]}x{image.shape[0]}; parity images must be "
-            f"aligned {size}x{size} face crops"
-        )
-    return image

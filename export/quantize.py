@@ -24,8 +24,7 @@ from onnxruntime.quantization import (
 
 from fiqa_cli import model_contract
 from fiqa_cli.errors import FiqaError
-from fiqa_cli.runtime.decode import DecodeError, read_image
-from fiqa_cli.runtime.image_files import image_files
+from fiqa_cli.export.crop_folder import read_aligned_crops
 from fiqa_cli.runtime.model_input import crops_to_input
 
 PRECISION = "int8"
@@ -42,26 +41,13 @@ class QuantizationError(FiqaError):
 
 def calibration_inputs(crops_dir: Path) -> np.ndarray:
     """Model inputs (N x 3 x 112 x 112) of up to MAX_CALIBRATION_CROPS aligned crops."""
-    if not Path(crops_dir).is_dir():
-        raise QuantizationError(f"--int8 {crops_dir} is not a folder of aligned crops")
-    size = model_contract.INPUT_SIZE
-    crops = []
-    for path in image_files(Path(crops_dir))[:MAX_CALIBRATION_CROPS]:
-        try:
-            image = read_image(path)
-        except DecodeError as error:
-            raise QuantizationError(f"calibration crop {path}: {error}") from None
-        if image.shape[:2] != (size, size):
-            raise QuantizationError(
-                f"calibration crop {path} is {image.shape[1]}x{image.shape[0]}, not an aligned "
-                f"{size}x{size} face crop"
-            )
-        crops.append(image)
-    if len(crops) < MIN_CALIBRATION_CROPS:
-        raise QuantizationError(
-            f"--int8 {crops_dir} holds {len(crops)} crops; calibrating activation ranges needs "
-            f"at least {MIN_CALIBRATION_CROPS} (`fiqa score --save-crops` makes them)"
-        )
+    crops = read_aligned_crops(
+        Path(crops_dir),
+        option="--int8",
+        limit=MAX_CALIBRATION_CROPS,
+        minimum=MIN_CALIBRATION_CROPS,
+        error=QuantizationError,
+    )
     return crops_to_input(crops)
 
 

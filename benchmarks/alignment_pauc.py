@@ -51,7 +51,7 @@ def measured(
     )
     model = QualityModel(default_model_path(), [CPU])
     crops = list(photos.evaluation_set.crops)
-    qualities = np.concatenate([model.predict(crops[i : i + 32]) for i in range(0, len(crops), 32)])
+    qualities = model.predict_batched(crops, 32)
     return photos, qualities
 
 

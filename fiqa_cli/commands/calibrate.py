@@ -112,12 +112,9 @@ def _qualities(quality_model: QualityModel, crops: list[np.ndarray]) -> np.ndarr
 
     from fiqa_cli.runtime.rows import QUALITY_DECIMALS
 
-    scores = [
-        quality_model.predict(crops[start : start + _BATCH_SIZE])
-        for start in range(0, len(crops), _BATCH_SIZE)
-    ]
+    scores = quality_model.predict_batched(crops, _BATCH_SIZE).astype(np.float64)
     # Rounded as `fiqa score` writes it: the scale is fitted on the values it will be given.
-    return np.round(np.concatenate(scores).astype(np.float64), QUALITY_DECIMALS)
+    return np.round(scores, QUALITY_DECIMALS)
 
 
 def _write_calibrated(

@@ -209,10 +209,7 @@ class Scorer:
 
     def _finish(self, pending: list[_Prepared]) -> Iterator[list[Row]]:
         crops = [slot.crop for _, slots in pending for slot in slots if isinstance(slot, _FaceCrop)]
-        qualities: list[float] = []
-        for start in range(0, len(crops), self._batch_size):
-            qualities.extend(self._model.predict(crops[start : start + self._batch_size]).tolist())
-        scores = iter(qualities)
+        scores = iter(self._model.predict_batched(crops, self._batch_size).tolist())
         for path, slots in pending:
             yield [
                 slot

@@ -149,6 +149,15 @@ class QualityModel:
             scores.append(self._run(np.concatenate([chunk, padding]))[: len(chunk)])
         return np.concatenate(scores).reshape(len(tensor), -1)[:, 0]
 
+    def predict_batched(self, crops_bgr: list[np.ndarray], batch_size: int) -> np.ndarray:
+        """`predict` of `crops_bgr`, `batch_size` crops at a time: the input tensor never holds
+        more than one batch."""
+        batches = [
+            self.predict(crops_bgr[start : start + batch_size])
+            for start in range(0, len(crops_bgr), batch_size)
+        ]
+        return np.concatenate(batches) if batches else np.zeros(0, np.float32)
+
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if self._device_runner is not None:
             return self._device_runner.run(batch)

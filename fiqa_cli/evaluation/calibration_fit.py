@@ -141,9 +141,7 @@ def held_out_fit(
     for fold in (0, 1):
         train, test = folds != fold, folds == fold
         calibration = fit_calibration(qualities[train], _subset(labels, train), fmr)
-        predicted[test] = 10 ** np.interp(
-            qualities[test], calibration.qualities, np.log10(calibration.fnmr)
-        )
+        predicted[test] = calibration.expected_fnmr(qualities[test])
     scores = score_of_fnmr(predicted)
     bands = []
     for low, high in REPORT_BANDS:

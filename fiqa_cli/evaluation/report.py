@@ -255,8 +255,9 @@ def _card(face: _Face, thumbnails: _Thumbnails) -> str:
     uri = thumbnails.of(row)
     picture = f"<img src='{uri}' alt='face'>" if uri else "<div class='noimage'>no image</div>"
     lines = [f"<b>{face.quality:.4f}</b>"]
-    if not math.isnan(_quality_100(row)):
-        lines.append(f"quality_100 {_quality_100(row):.0f}")
+    quality_100 = _quality_100(row)
+    if not math.isnan(quality_100):
+        lines.append(f"quality_100 {quality_100:.0f}")
     measures = ", ".join(f"{k} {v}" for k, v in _measures(row).items())
     for text in (measures, row.get(REASONS), row.get("message")):
         if text:

@@ -65,14 +65,18 @@ class Calibration:
         if not 0 < self.fmr < 1:
             raise CalibrationError(f"FMR must lie in (0, 1), not {self.fmr}")
 
+    def expected_fnmr(self, qualities: float | np.ndarray) -> np.ndarray:
+        """The expected FNMR at raw qualities: interpolated on a log scale between the knots,
+        the end values outside them."""
+        raw = np.atleast_1d(np.asarray(qualities, dtype=np.float64))
+        return 10 ** np.interp(raw, self.qualities, np.log10(np.asarray(self.fnmr)))
+
     def scores(self, qualities: float | np.ndarray) -> np.ndarray:
         """quality_100 of raw qualities (NOT_ASSESSED for a non-finite one)."""
         raw = np.atleast_1d(np.asarray(qualities, dtype=np.float64))
         finite = np.isfinite(raw)
-        log_fnmr = np.interp(
-            np.where(finite, raw, 0.0), self.qualities, np.log10(np.asarray(self.fnmr))
-        )
-        return np.where(finite, score_of_fnmr(10**log_fnmr), NOT_ASSESSED)
+        fnmr = self.expected_fnmr(np.where(finite, raw, 0.0))
+        return np.where(finite, score_of_fnmr(fnmr), NOT_ASSESSED)
 
     def score(self, quality: float) -> int:
         return int(self.scores(quality)[0])
@@ -106,9 +110,9 @@ class Calibration:
                 mated_comparisons=int(record.get("mated_comparisons", 0)),
                 fit=dict(record.get("fit") or {}),
             )
+        except CalibrationError:  # the record's values break a rule of the scale
+            raise
         except (KeyError, TypeError, ValueError) as error:
-            if isinstance(error, CalibrationError):
-                raise
             raise CalibrationError(f"a field is missing or not a number ({error})") from None
 
     def describe(self) -> str:

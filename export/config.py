@@ -34,6 +34,9 @@ class TrainConfig:
     margin: float = 0.5
     scale: float = 64.0
     quality_weight: float = 10.0
+    # The quality head's lr as a fraction of the rest's: its one linear layer over a 512-d
+    # embedding takes a far larger step than the backbone's layers for the same lr.
+    quality_head_lr: float = 1.0
     cr_formula: str = model_contract.CR_FORMULA_PAPER
     augment_degradations: float = 0.0  # fraction of samples given one random degradation
     classify_degraded: bool = True  # False: degraded samples train the quality head only

@@ -271,9 +271,13 @@ def train(config: TrainConfig) -> nn.Module:
 
     # -- optimiser and schedule (stepped once per optimiser step)
     total_batch = config.batch_size * world_size
+    lr = config.lr * total_batch / REFERENCE_BATCH
+    quality_head = list(backbone.qs.parameters())
+    quality_head_ids = {id(parameter) for parameter in quality_head}
+    rest = [parameter for parameter in model.parameters() if id(parameter) not in quality_head_ids]
     optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr * total_batch / REFERENCE_BATCH,
+        [{"params": rest}, {"params": quality_head, "lr": lr * config.quality_head_lr}],
+        lr=lr,
         momentum=config.momentum,
         weight_decay=config.weight_decay,
     )
@@ -307,7 +311,12 @@ def train(config: TrainConfig) -> nn.Module:
                 )
         backbone.load_state_dict(checkpoint["backbone"])
         loss.head.load_state_dict(checkpoint["head"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        try:
+            optimizer.load_state_dict(checkpoint["optimizer"])
+        except ValueError as error:  # fiqa before the quality head had its own parameter group
+            raise TrainingError(
+                f"cannot resume {checkpoint_path}: its optimiser state does not fit ({error})"
+            ) from error
         scheduler.load_state_dict(checkpoint["scheduler"])
         scaler.load_state_dict(checkpoint["grad_scaler"])
         step = checkpoint["step"]

@@ -96,6 +96,14 @@ existing_path = click.Path(exists=True, path_type=Path)
     help="Weight of the certainty-ratio regression loss.",
 )
 @click.option(
+    "--quality-head-lr",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=default("quality_head_lr"),
+    show_default=True,
+    help="The quality head's learning rate as a fraction of the backbone's (1: as released). "
+    "Lower it when the quality loss climbs as the lr warms up.",
+)
+@click.option(
     "--augment-degradations",
     type=click.FloatRange(0, 1),
     default=default("augment_degradations"),

@@ -108,7 +108,7 @@ def test_resume_continues_step_counter_and_schedule(crop_folder: Path, tmp_path:
     common = [
         "--data", crop_folder, "--out", run_dir, "--arch", "mobilefacenet", "--batch-size", 8,
         "--epochs", 2, "--lr-milestones", "6/12", "--num-workers", 0, "--log-every", 1,
-        "--save-every", 2,
+        "--save-every", 2, "--quality-head-lr", 0.25,
     ]  # fmt: skip
     run_cli(*common, "--max-steps", 4)
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == 4
@@ -122,7 +122,9 @@ def test_resume_continues_step_counter_and_schedule(crop_folder: Path, tmp_path:
     log = read_log(run_dir)
     assert [record["step"] for record in log] == list(range(1, 9))
     np.testing.assert_allclose([record["lr"] for record in log], expected)
-    assert checkpoint["scheduler"]["_last_lr"] == pytest.approx([base_lr * 0.1])
+    # The quality head (weight and bias) steps at a quarter of the rest's lr, through the drop.
+    assert checkpoint["scheduler"]["_last_lr"] == pytest.approx([base_lr * 0.1, base_lr * 0.025])
+    assert len(checkpoint["optimizer"]["param_groups"][1]["params"]) == 2
 
     arguments = [str(a) for a in (*common, "--arch", "iresnet18", "--resume")]
     refused = CliRunner().invoke(train_command, arguments)

@@ -30,11 +30,19 @@ from fiqa_cli.choices import CENTRAL_FACE, LARGEST_FACE
 from fiqa_cli.evaluation.recognition import FaceRecognizer
 from fiqa_cli.evaluation.samples import identity_samples, prepare_faces
 from fiqa_cli.paths import default_model_path
-from fiqa_cli.runtime.degrade import DEGRADATIONS, degradation_parameter, degrade
+from fiqa_cli.runtime.degrade import (
+    DEGRADATIONS,
+    degradation_parameter,
+    degradation_strength,
+    degrade,
+)
 from fiqa_cli.runtime.detect import create_detector
 from fiqa_cli.runtime.quality_model import QualityModel
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# LFW photos are quality-75 JPEGs already, so milder levels re-apply what is there: JPEG is
+# judged (issue 20) on its own levels from quality 50 down to 5, the clean crop not among them.
+JPEG_JUDGED_QUALITIES = (50, 39, 28, 16, 5)
 
 
 def main() -> None:
@@ -57,7 +65,9 @@ def main() -> None:
         f"{'degradation':<14} " + " ".join(f"{s:>7.2f}" for s in STRENGTHS) + "  monotone  spearman"
     )
     clean_scores = model.predict(crops)
-    degraded = {kind: degraded_levels(crops, kind, args.seed) for kind in DEGRADATIONS}
+    degraded = {
+        kind: degraded_levels(crops, kind, STRENGTHS[1:], args.seed) for kind in DEGRADATIONS
+    }
     all_scores = {
         kind: np.stack([clean_scores, *(model.predict(level) for level in levels)])
         for kind, levels in degraded.items()
@@ -73,19 +83,35 @@ def main() -> None:
         )
         parameters = ", ".join(f"{degradation_parameter(kind, s):g}" for s in STRENGTHS)
         print(f"{'':<14} parameter: {parameters}")
+    print_jpeg_judged(model, crops, args.seed)
     if args.fr_model:
         levels = ", ".join(f"{s:g}" for s in STRENGTHS[1:])
         print(f"\nper strength {levels}, with {args.fr_model.name}:")
         print_recognition_effect(FaceRecognizer(args.fr_model), crops, degraded, all_scores)
 
 
-def degraded_levels(crops: list[np.ndarray], kind: str, seed: int) -> list[list[np.ndarray]]:
-    """Every crop degraded by `kind` at each strength of STRENGTHS but the first (0: the crops
-    themselves, shared by all kinds)."""
+def degraded_levels(
+    crops: list[np.ndarray], kind: str, strengths: tuple[float, ...], seed: int
+) -> list[list[np.ndarray]]:
+    """Every crop degraded by `kind` at each of `strengths`."""
     rng = np.random.default_rng(seed)
-    return [
-        [degrade(crop, kind, strength, rng=rng) for crop in crops] for strength in STRENGTHS[1:]
-    ]
+    return [[degrade(crop, kind, strength, rng=rng) for crop in crops] for strength in strengths]
+
+
+def print_jpeg_judged(model: QualityModel, crops: list[np.ndarray], seed: int) -> None:
+    strengths = tuple(degradation_strength("jpeg", q) for q in JPEG_JUDGED_QUALITIES)
+    levels = degraded_levels(crops, "jpeg", strengths, seed)
+    scores = np.stack([model.predict(level) for level in levels])
+    medians = np.median(scores, axis=1)
+    monotone = bool(np.all(np.diff(medians) < 0))
+    rho = spearmanr(np.repeat(strengths, len(crops)), scores.ravel()).statistic
+    qualities = " ".join(f"{q:>7}" for q in JPEG_JUDGED_QUALITIES)
+    print(f"\nJPEG as judged, quality {qualities}")
+    print(
+        f"{'jpeg 50->5':<14} "
+        + " ".join(f"{m:7.3f}" for m in medians)
+        + f"  {monotone!s:>8}  {rho:8.3f}"
+    )
 
 
 def print_recognition_effect(

@@ -73,14 +73,7 @@ def main() -> None:
         for kind, levels in degraded.items()
     }
     for kind, scores in all_scores.items():
-        medians = np.median(scores, axis=1)
-        monotone = bool(np.all(np.diff(medians) < 0))
-        rho = spearmanr(np.repeat(STRENGTHS, len(crops)), scores.ravel()).statistic
-        print(
-            f"{kind:<14} "
-            + " ".join(f"{m:7.3f}" for m in medians)
-            + f"  {monotone!s:>8}  {rho:8.3f}"
-        )
+        print_trend(kind, STRENGTHS, scores)
         parameters = ", ".join(f"{degradation_parameter(kind, s):g}" for s in STRENGTHS)
         print(f"{'':<14} parameter: {parameters}")
     print_jpeg_judged(model, crops, args.seed)
@@ -101,16 +94,19 @@ def degraded_levels(
 def print_jpeg_judged(model: QualityModel, crops: list[np.ndarray], seed: int) -> None:
     strengths = tuple(degradation_strength("jpeg", q) for q in JPEG_JUDGED_QUALITIES)
     levels = degraded_levels(crops, "jpeg", strengths, seed)
-    scores = np.stack([model.predict(level) for level in levels])
-    medians = np.median(scores, axis=1)
-    monotone = bool(np.all(np.diff(medians) < 0))
-    rho = spearmanr(np.repeat(strengths, len(crops)), scores.ravel()).statistic
     qualities = " ".join(f"{q:>7}" for q in JPEG_JUDGED_QUALITIES)
     print(f"\nJPEG as judged, quality {qualities}")
+    print_trend("jpeg 50->5", strengths, np.stack([model.predict(level) for level in levels]))
+
+
+def print_trend(label: str, strengths: tuple[float, ...], scores: np.ndarray) -> None:
+    """One table row: the median score per strength (`scores`: strengths x faces), whether the
+    medians fall strictly, and the Spearman correlation of strength with every score."""
+    medians = np.median(scores, axis=1)
+    monotone = bool(np.all(np.diff(medians) < 0))
+    rho = spearmanr(np.repeat(strengths, scores.shape[1]), scores.ravel()).statistic
     print(
-        f"{'jpeg 50->5':<14} "
-        + " ".join(f"{m:7.3f}" for m in medians)
-        + f"  {monotone!s:>8}  {rho:8.3f}"
+        f"{label:<14} " + " ".join(f"{m:7.3f}" for m in medians) + f"  {monotone!s:>8}  {rho:8.3f}"
     )
 
 

@@ -61,8 +61,24 @@ class Photos:
     scores: np.ndarray
 
 
+class ModelRunner:
+    """The model's embedding and quality of BGR crops in one run; QualityModel checks the model
+    and preprocesses, a second session of the same file gives both outputs at once."""
+
+    def __init__(self, model: Path) -> None:
+        self.quality_model = QualityModel(model, select_providers("cpu"))
+        self.session = open_session(model, select_providers("cpu"))
+        self.input_name = self.session.get_inputs()[0].name
+        self.outputs = [model_contract.EMBEDDING_OUTPUT, model_contract.QUALITY_OUTPUT]
+
+    def run(self, crops_bgr: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        tensor = self.quality_model.preprocess(crops_bgr)
+        embedding, quality = self.session.run(self.outputs, {self.input_name: tensor})
+        return embedding, quality.reshape(-1)
+
+
 def measure(
-    roots: list[Path], work: Path, variants: int, model: Path, args: argparse.Namespace
+    roots: list[Path], work: Path, variants: int, runner: ModelRunner, args: argparse.Namespace
 ) -> Photos:
     crops = AlignedCropCache(work / "aligned-crops", args.detector, None, args.faces)
     dataset = image_folders(roots, crops, min_images_per_id=2)
@@ -72,10 +88,6 @@ def measure(
     cache = TeacherEmbeddingCache(work / TEACHER_CACHE, args.teacher)
     targets = teacher_certainty_ratios(cache.descriptors(paths, keys, variants), labels, "paper")
 
-    # QualityModel checks the model and preprocesses; the session gives both outputs at once.
-    quality_model = QualityModel(model, select_providers("cpu"))
-    session = open_session(model, select_providers("cpu"))
-    outputs = [model_contract.EMBEDDING_OUTPUT, model_contract.QUALITY_OUTPUT]
     embeddings, scores = [], []
     for variant in range(1 + variants):
         pixels = [
@@ -83,14 +95,11 @@ def measure(
             for path, key in zip(paths, keys, strict=True)
         ]
         runs = [
-            session.run(outputs, {session.get_inputs()[0].name: quality_model.preprocess(batch)})
-            for batch in (
-                pixels[start : start + args.batch_size]
-                for start in range(0, len(pixels), args.batch_size)
-            )
+            runner.run(pixels[start : start + args.batch_size])
+            for start in range(0, len(pixels), args.batch_size)
         ]
         embeddings.append(np.concatenate([embedding for embedding, _ in runs]))
-        scores.append(np.concatenate([quality.reshape(-1) for _, quality in runs]))
+        scores.append(np.concatenate([quality for _, quality in runs]))
     return Photos(dataset.num_classes, targets, np.stack(embeddings, 1), np.stack(scores, 1))
 
 
@@ -168,12 +177,13 @@ def main() -> None:
     if args.heldout and args.heldout_work is None:
         parser.error("--heldout needs --heldout-work (its own cache folder)")
 
-    train = measure(args.roots, args.work, args.variants, args.model, args)
+    runner = ModelRunner(args.model)
+    train = measure(args.roots, args.work, args.variants, runner, args)
     print(f"model {args.model}")
     print_fit("training roots", train)
     heldout = None
     if args.heldout:
-        heldout = measure(args.heldout, args.heldout_work, 0, args.model, args)
+        heldout = measure(args.heldout, args.heldout_work, 0, runner, args)
         print_fit("held-out roots", heldout)
     print_probe(train, heldout)
 

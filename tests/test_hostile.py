@@ -376,7 +376,15 @@ def _score_child(model: Path, *args: object) -> subprocess.Popen:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """The child gets SIGINT as a foreground job in a terminal does. A suite started with `&`
+    from a script (a CI runner may do that) inherits SIGINT ignored, and Python then keeps it
+    ignored, as every program should: Ctrl-C is not meant for background jobs."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_interrupt_exits_130(random_onnx_model, tmp_path) -> None:

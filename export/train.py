@@ -14,6 +14,7 @@ more image folders ROOT/IDENTITY/*.jpg (see image_folder.py, multi_root.py). Wit
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 import os
 import sys
@@ -166,6 +167,40 @@ def cross_validated_accuracy(scores: np.ndarray, same: np.ndarray, folds: int = 
 # Checkpoints: plain containers and tensors only, so torch.load(weights_only=True) reads them
 
 
+# The packages whose versions decide what a run trains: crops are aligned with onnxruntime,
+# OpenCV and scikit-image (insightface's transform), training is torch and numpy. Two runs of one
+# command and seed in different installs did not train the same network (models/README.md, v10).
+RUN_PACKAGES = (
+    "torch",
+    "numpy",
+    "opencv-python",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "insightface",
+    "scikit-image",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """The installed versions of RUN_PACKAGES (those that are installed)."""
+    versions = {}
+    for name in RUN_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def changed_packages(saved: dict[str, str], current: dict[str, str]) -> list[str]:
+    """'NAME NOW (was THEN)' for each run package whose version is not the one `saved` names."""
+    return [
+        f"{name} {current.get(name, 'absent')} (was {saved.get(name, 'absent')})"
+        for name in sorted(saved.keys() | current.keys())
+        if saved.get(name) != current.get(name)
+    ]
+
+
 def checkpoint_config(config: TrainConfig, dataset) -> dict:
     plain = {
         key: str(value)
@@ -295,6 +330,7 @@ def train(config: TrainConfig) -> nn.Module:
     # -- resume: weights, optimiser momentum, schedule position and step counter
     config_record = checkpoint_config(config, dataset) | {"total_batch": total_batch}
     checkpoint_path = config.out / CHECKPOINT_NAME
+    packages = package_versions()
     step = 0
     if config.resume:
         if not checkpoint_path.is_file():
@@ -320,6 +356,18 @@ def train(config: TrainConfig) -> nn.Module:
         scheduler.load_state_dict(checkpoint["scheduler"])
         scaler.load_state_dict(checkpoint["grad_scaler"])
         step = checkpoint["step"]
+        # The checkpoint keeps the versions the run started with (checkpoints from before they
+        # were recorded lack them: nothing to compare).
+        started_with = checkpoint.get("packages", packages)
+        changed = changed_packages(started_with, packages)
+        if changed and is_main:
+            print(
+                f"warning: resuming with other package versions than the run started with: "
+                f"{', '.join(changed)}; the resumed steps need not train what an uninterrupted "
+                "run would have",
+                file=sys.stderr,
+            )
+        packages = started_with
         # Dropout and, in the main process, augmentation draw from these generators: restored,
         # the resumed steps draw what an uninterrupted run would have drawn.
         if "rng_state" in checkpoint:  # checkpoints written before it was saved lack it
@@ -350,6 +398,7 @@ def train(config: TrainConfig) -> nn.Module:
                 if device.type == "cuda"
                 else torch.empty(0, dtype=torch.uint8),
                 "config": config_record,
+                "packages": packages,
             },
         )
 

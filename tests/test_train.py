@@ -333,6 +333,37 @@ def test_resumed_run_equals_a_straight_run(crop_folder: Path, tmp_path: Path) ->
     assert torch.equal(ends[0]["head"]["kernel"], ends[1]["head"]["kernel"])
 
 
+def test_checkpoint_keeps_package_versions_and_a_resume_names_a_change(
+    crop_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The checkpoint records the versions of the packages that decide what a run trains; a
+    resume in the same install is silent, one in another says what changed and keeps the
+    versions the run started with."""
+    from fiqa_cli.export.train import TrainConfig, train
+
+    def resumed_to(max_steps: int, resume: bool = True) -> str:
+        capsys.readouterr()
+        train(
+            TrainConfig(
+                data=crop_folder, out=tmp_path, arch="mobilefacenet", batch_size=8, epochs=1,
+                max_steps=max_steps, resume=resume, num_workers=0, log_every=1,
+            )
+        )  # fmt: skip
+        return capsys.readouterr().err
+
+    resumed_to(1, resume=False)
+    path = tmp_path / "checkpoint.pt"
+    packages = torch.load(path, weights_only=True)["packages"]
+    assert (packages["torch"], packages["numpy"]) == (torch.__version__, np.__version__)
+    assert "warning: resuming" not in resumed_to(2)
+
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["packages"]["numpy"] = "1.0.0"
+    torch.save(checkpoint, path)
+    assert f"numpy {np.__version__} (was 1.0.0)" in resumed_to(3)
+    assert torch.load(path, weights_only=True)["packages"]["numpy"] == "1.0.0"
+
+
 def test_no_classify_degraded_leaves_degraded_samples_out_of_the_cross_entropy(
     crop_folder: Path, tmp_path: Path
 ) -> None:

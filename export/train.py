@@ -14,7 +14,6 @@ more image folders ROOT/IDENTITY/*.jpg (see image_folder.py, multi_root.py). Wit
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import json
 import os
 import sys
@@ -44,6 +43,7 @@ from fiqa_cli.export.image_folder import (
 from fiqa_cli.export.loss import CRFIQALoss, LossParts
 from fiqa_cli.export.multi_root import image_folders
 from fiqa_cli.export.recordio import RecordIODataset
+from fiqa_cli.runtime.packages import installed_versions
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TEACHER_CACHE = "teacher-embeddings"
@@ -181,21 +181,11 @@ RUN_PACKAGES = (
 )
 
 
-def package_versions() -> dict[str, str]:
-    """The installed versions of RUN_PACKAGES (those that are installed)."""
-    versions = {}
-    for name in RUN_PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def changed_packages(saved: dict[str, str], current: dict[str, str]) -> list[str]:
-    """'NAME NOW (was THEN)' for each run package whose version is not the one `saved` names."""
+def changed_packages(saved: dict[str, str | None], current: dict[str, str | None]) -> list[str]:
+    """'NAME NOW (was THEN)' for each run package whose version is not the one `saved` names
+    (None: not installed)."""
     return [
-        f"{name} {current.get(name, 'absent')} (was {saved.get(name, 'absent')})"
+        f"{name} {current.get(name) or 'absent'} (was {saved.get(name) or 'absent'})"
         for name in sorted(saved.keys() | current.keys())
         if saved.get(name) != current.get(name)
     ]
@@ -330,7 +320,8 @@ def train(config: TrainConfig) -> nn.Module:
     # -- resume: weights, optimiser momentum, schedule position and step counter
     config_record = checkpoint_config(config, dataset) | {"total_batch": total_batch}
     checkpoint_path = config.out / CHECKPOINT_NAME
-    packages = package_versions()
+    installed = installed_versions(RUN_PACKAGES)
+    run_packages = installed  # what the checkpoint records: the versions the run started with
     step = 0
     if config.resume:
         if not checkpoint_path.is_file():
@@ -356,10 +347,9 @@ def train(config: TrainConfig) -> nn.Module:
         scheduler.load_state_dict(checkpoint["scheduler"])
         scaler.load_state_dict(checkpoint["grad_scaler"])
         step = checkpoint["step"]
-        # The checkpoint keeps the versions the run started with (checkpoints from before they
-        # were recorded lack them: nothing to compare).
-        started_with = checkpoint.get("packages", packages)
-        changed = changed_packages(started_with, packages)
+        # Checkpoints from before the versions were recorded lack them: nothing to compare.
+        run_packages = checkpoint.get("packages", installed)
+        changed = changed_packages(run_packages, installed)
         if changed and is_main:
             print(
                 f"warning: resuming with other package versions than the run started with: "
@@ -367,7 +357,6 @@ def train(config: TrainConfig) -> nn.Module:
                 "run would have",
                 file=sys.stderr,
             )
-        packages = started_with
         # Dropout and, in the main process, augmentation draw from these generators: restored,
         # the resumed steps draw what an uninterrupted run would have drawn.
         if "rng_state" in checkpoint:  # checkpoints written before it was saved lack it
@@ -398,7 +387,7 @@ def train(config: TrainConfig) -> nn.Module:
                 if device.type == "cuda"
                 else torch.empty(0, dtype=torch.uint8),
                 "config": config_record,
-                "packages": packages,
+                "packages": run_packages,
             },
         )
 

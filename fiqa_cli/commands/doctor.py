@@ -6,7 +6,6 @@ Exits 1 when something `fiqa score` needs is missing, after printing the fix.
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import click
@@ -14,6 +13,7 @@ import click
 from fiqa_cli.choices import CPU, CUDA, CUDA_FIX, TENSORRT, TENSORRT_DEVICE, TENSORRT_FIX
 from fiqa_cli.commands.options import FiqaCommand, device_option, model_option
 from fiqa_cli.paths import default_model_path, insightface_model_root, yunet_model_path
+from fiqa_cli.runtime.packages import installed_versions
 
 # Distribution names; torch is reported without being imported (importing it takes seconds).
 PACKAGES = (
@@ -30,16 +30,6 @@ PACKAGES = (
 )
 
 
-def installed_versions() -> dict[str, str | None]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 @click.command(cls=FiqaCommand)
 @model_option("Quality model to check (default: the embedded model).")
 @device_option(
@@ -50,7 +40,7 @@ def installed_versions() -> dict[str, str | None]:
 def doctor(model: Path | None, device: str) -> None:
     """Report the installation and exit non-zero if scoring cannot work."""
     problems: list[str] = []
-    versions = installed_versions()
+    versions = installed_versions(PACKAGES)
     click.echo("packages:")
     for name, version in versions.items():
         click.echo(f"  {name}: {version or 'not installed'}")

@@ -169,7 +169,8 @@ def cross_validated_accuracy(scores: np.ndarray, same: np.ndarray, folds: int = 
 
 # The packages whose versions decide what a run trains: crops are aligned with onnxruntime,
 # OpenCV and scikit-image (insightface's transform), training is torch and numpy. Two runs of one
-# command and seed in different installs did not train the same network (models/README.md, v10).
+# command and seed in different sessions, each with a fresh install and crop cache, did not train
+# the same network (models/README.md, v10).
 RUN_PACKAGES = (
     "torch",
     "numpy",

@@ -242,18 +242,24 @@ def train(config: TrainConfig) -> nn.Module:
     """Train as `config` says; returns the trained backbone (this process's replica)."""
     # -- processes: torchrun sets RANK/LOCAL_RANK/WORLD_SIZE; without them, a single process
     distributed = "RANK" in os.environ
-    if distributed:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        # Rank 0 may spend long aligning a raw-photo folder while the others wait.
-        dist.init_process_group(backend, timeout=timedelta(hours=4))
-    rank = dist.get_rank() if distributed else 0
-    world_size = dist.get_world_size() if distributed else 1
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if torch.cuda.is_available():
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
+    if distributed:
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        # Rank 0 may spend long aligning a raw-photo folder while the others wait. NCCL is told
+        # its GPU: left to guess it from the rank, it warns that it can hang where ranks and
+        # GPUs are mapped unevenly.
+        dist.init_process_group(
+            backend,
+            timeout=timedelta(hours=4),
+            device_id=device if device.type == "cuda" else None,
+        )
+    rank = dist.get_rank() if distributed else 0
+    world_size = dist.get_world_size() if distributed else 1
     is_main = rank == 0
     config.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)  # same initial weights on every rank

@@ -59,6 +59,13 @@ MAX_OPSET = 20
     help="Folder of aligned 112x112 face crops to check parity on. [default: seeded random inputs]",
 )
 @click.option(
+    "--data-terms",
+    default="",
+    metavar="TEXT",
+    help="The terms of the data the model was trained on (it inherits them), kept in its "
+    "metadata for `fiqa doctor` to show.",
+)
+@click.option(
     "--opset",
     type=click.IntRange(MIN_OPSET, MAX_OPSET),
     default=DEFAULT_OPSET,
@@ -75,6 +82,7 @@ def export_command(
     no_parity: bool,
     parity_images: Path | None,
     opset: int,
+    data_terms: str,
 ) -> None:
     """Export CHECKPOINT (a `fiqa train` checkpoint or a bare CR-FIQA state_dict) to ONNX.
 
@@ -94,6 +102,7 @@ def export_command(
         parity=not no_parity,
         parity_images=parity_images,
         opset=opset,
+        data_terms=data_terms,
     )
     click.echo(f"exported {result.architecture} ({result.precision})", err=True)
     if result.parity is not None:

@@ -69,6 +69,7 @@ def export_model(
     cr_formula: str = model_contract.CR_FORMULA_PAPER,
     fp16: bool = False,
     opset: int = DEFAULT_OPSET,
+    data_terms: str = "",
 ) -> Path:
     """Export `model` (a backbone returning (embedding, quality)) to `out_path` and return it."""
     out_path = Path(out_path)
@@ -107,6 +108,7 @@ def export_model(
         source_sha256=source_sha256,
         cr_formula=cr_formula,
         fp16=fp16,
+        data_terms=data_terms,
     )
     onnx.helper.set_model_props(onnx_model, metadata)
     onnx_model.doc_string = metadata[model_contract.META_DESCRIPTION]
@@ -119,11 +121,20 @@ def export_model(
 
 
 def model_metadata(
-    *, architecture: str, embedding_size: int, source_sha256: str, cr_formula: str, fp16: bool
+    *,
+    architecture: str,
+    embedding_size: int,
+    source_sha256: str,
+    cr_formula: str,
+    fp16: bool,
+    data_terms: str = "",
 ) -> dict[str, str]:
-    """The metadata properties of an exported model; lists are JSON, numbers decimal strings."""
+    """The metadata properties of an exported model; lists are JSON, numbers decimal strings.
+    `data_terms` (the terms of the data it was trained on) is left out when not given."""
     precision = "fp16" if fp16 else "fp32"
+    terms = {model_contract.META_DATA_TERMS: data_terms} if data_terms else {}
     return {
+        **terms,
         model_contract.META_ARCHITECTURE: architecture,
         model_contract.META_EMBEDDING_SIZE: str(embedding_size),
         model_contract.META_INPUT_SIZE: str(model_contract.INPUT_SIZE),
@@ -197,6 +208,7 @@ def export_checkpoint(
     parity: bool = True,
     parity_images: str | os.PathLike[str] | None = None,
     opset: int = DEFAULT_OPSET,
+    data_terms: str = "",
 ) -> ExportResult:
     """Export a checkpoint to ONNX (default: beside it, suffix .onnx) and verify the result.
 
@@ -225,6 +237,7 @@ def export_checkpoint(
             cr_formula=backbone.cr_formula,
             fp16=fp16,
             opset=opset,
+            data_terms=data_terms,
         )
         if calibration is not None:
             quantize(staging_path, staging_path, calibration)

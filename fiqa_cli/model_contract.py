@@ -34,6 +34,9 @@ META_SOURCE_SHA256 = "fiqa.source_sha256"
 META_VERSION = "fiqa.version"
 META_PRECISION = "fiqa.precision"
 META_DESCRIPTION = "fiqa.description"
+# The terms of the data a model was trained on (`fiqa export --data-terms`): a model inherits
+# them, and `fiqa doctor` shows them.
+META_DATA_TERMS = "fiqa.data_terms"
 # `fiqa calibrate`: the map from raw quality to quality_100 (fiqa_cli.runtime.calibration).
 META_CALIBRATION = "fiqa.quality_100"
 

@@ -151,6 +151,7 @@ def test_default_output_is_beside_the_checkpoint(mobilefacenet_checkpoint):
     result = run_export(checkpoint)
 
     assert result.exit_code == 0, result.output
+    assert model_contract.META_DATA_TERMS not in metadata(checkpoint.with_suffix(".onnx"))
     assert Path(result.stdout.strip()) == checkpoint.with_suffix(".onnx")
     assert checkpoint.with_suffix(".onnx").is_file()
 
@@ -198,10 +199,12 @@ def test_training_checkpoint_exports_with_metadata_and_dynamic_batch(tmp_path):
     torch.save(training_checkpoint(model), checkpoint)
     out = tmp_path / "trained.onnx"
 
-    result = run_export(checkpoint, "--out", out)
+    terms = "LFW: research use; CelebA: non-commercial research only"
+    result = run_export(checkpoint, "--out", out, "--data-terms", terms)
 
     assert result.exit_code == 0, result.output
     properties = metadata(out)
+    assert properties[model_contract.META_DATA_TERMS] == terms
     assert properties[model_contract.META_ARCHITECTURE] == "mobilefacenet"
     assert properties[model_contract.META_CR_FORMULA] == model_contract.CR_FORMULA_PAPER
     assert properties[model_contract.META_SOURCE_SHA256] == file_sha256(checkpoint)

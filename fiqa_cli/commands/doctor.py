@@ -96,7 +96,7 @@ def _report_models(model: Path | None, problems: list[str]) -> Path | None:
 
 
 def _report_quality_model(model: Path | None, problems: list[str]) -> None:
-    from fiqa_cli.model_contract import META_ARCHITECTURE
+    from fiqa_cli.model_contract import META_ARCHITECTURE, META_DATA_TERMS
     from fiqa_cli.runtime.quality_model import ModelError, QualityModel
 
     label = "quality model" if model else "default quality model"
@@ -116,6 +116,7 @@ def _report_quality_model(model: Path | None, problems: list[str]) -> None:
         return
     architecture = loaded.metadata.get(META_ARCHITECTURE, "architecture not recorded")
     click.echo(f"  {label}: {path} ({architecture})")
+    click.echo(f"  trained on: {loaded.metadata.get(META_DATA_TERMS, 'data terms not recorded')}")
     calibration = loaded.calibration
     click.echo(
         f"  {calibration.describe()}"

@@ -33,6 +33,8 @@ if [[ ${1:-} == train ]]; then
   out=$(realpath -m "${4:?usage: benchmarks/gpu.sh train CROPS_DIR PLAN OUT_DIR}")
   "$python" -m pip install -q --no-index --no-deps --no-build-isolation --target "$site" .
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+  # Run from the checkout, "python -m" would put its fiqa_cli/ (without export/) first.
+  export PYTHONSAFEPATH=1
   mkdir -p "$out"
   export CROPS=$crops SPLIT5=$out/split5 SPLIT2=$out/split2
   for dataset in "$crops"/*/; do

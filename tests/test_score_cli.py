@@ -340,11 +340,21 @@ def test_gpu_request_without_its_provider_is_fatal_with_the_fix(
     assert fix in result.stderr
 
 
-def test_auto_device_says_once_that_it_fell_back_to_cpu(random_onnx_model, faces_dir) -> None:
+def test_auto_device_says_once_that_a_gpu_build_fell_back_to_cpu(
+    random_onnx_model, faces_dir, monkeypatch
+) -> None:
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this machine has CUDA; there is no fallback to show")
     photo = next(faces_dir.glob("*.jpg"))
+    # A CPU-only onnxruntime runs on the CPU as asked: nothing to say on every run.
+    quiet = run_score("--model", random_onnx_model, "--device", "auto", photo)
+    assert quiet.exit_code == 0 and "running on CPU" not in quiet.stderr
+    # A GPU build that offers CUDA but cannot load it falls back, and says so once.
+    monkeypatch.setattr(
+        "fiqa_cli.runtime.providers.ort.get_available_providers",
+        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
     fallback = run_score("--model", random_onnx_model, "--device", "auto", photo)
     assert fallback.exit_code == 0 and fallback.stderr.count("running on CPU") == 1
     cpu = run_score("--model", random_onnx_model, "--device", "cpu", photo)

@@ -16,11 +16,11 @@ from fiqa_cli.runtime.providers import (
     CPU,
     CUDA,
     Providers,
+    detector_providers,
     fallback_notice,
     select_providers,
     shared_cpu_options,
     tensorrt_defaults,
-    without_tensorrt,
 )
 from fiqa_cli.runtime.quality_model import QualityModel
 
@@ -83,7 +83,7 @@ def build_scoring(
     # pre/post-processing use a core each far better than one call spread over all cores.
     # Inference gets every core for its batches.
     face_detector = build_detector(
-        detector, detector_model, without_tensorrt(providers), threads=1 if shared else None
+        detector, detector_model, detector_providers(providers), threads=1 if shared else None
     )
     if cpu_notice:
         notice(cpu_notice)

@@ -12,10 +12,23 @@ from fiqa_cli import model_contract as contract
 from fiqa_cli.choices import CPU, CUDA, CUDA_FIX, DEVICES, TENSORRT, TENSORRT_DEVICE, TENSORRT_FIX
 from fiqa_cli.errors import FiqaError, ModelFileError
 
-CPU_FALLBACK_NOTICE = "CUDA is not usable with this onnxruntime; running on CPU"
+CPU_FALLBACK_NOTICE = (
+    "CUDA is offered by this onnxruntime but not usable (CUDA/cuDNN libraries?); running on CPU"
+)
 
 # What onnxruntime takes as `providers`: names, or (name, options) pairs.
 Providers = list[str | tuple[str, dict[str, str]]]
+
+# onnxruntime's CUDA provider multiplies in TF32 by default. On an H200 that moved qualities
+# up to 0.011 from the CPU's (boxes up to 0.1 px), against 4e-5 with use_tf32=0 (issue 34): a
+# photo must get one score whatever the device, so full fp32 is the default and TF32 an
+# opt-in (--cuda-option use_tf32=1).
+CUDA_DEFAULTS = {"use_tf32": "0"}
+# Detectors see a new input shape with almost every photo, and cuDNN's default exhaustive
+# algorithm search runs again for each; on the H200, 300 LFW photos took 11.3-13.8 s with it
+# and 9.7 s with the heuristic (issue 34). The quality model's batches keep one shape, where
+# the exhaustive search is paid once.
+DETECTOR_CUDA_DEFAULTS = {"cudnn_conv_algo_search": "HEURISTIC"}
 
 
 class DeviceError(FiqaError):
@@ -38,14 +51,15 @@ def select_providers(
     """Providers to ask onnxruntime for; `cuda` and `tensorrt` fail early when onnxruntime
     lacks them. Provider options (CUDA: device_id, gpu_mem_limit, cudnn_conv_algo_search...;
     TensorRT: trt_fp16_enable, trt_engine_cache_path...) are passed as given for onnxruntime
-    to check. TensorRT runs what it can and leaves the rest to CUDA, then CPU."""
+    to check, over CUDA_DEFAULTS. TensorRT runs what it can and leaves the rest to CUDA, then
+    CPU."""
     if device not in (*DEVICES, TENSORRT_DEVICE):
         expected = ", ".join((*DEVICES, TENSORRT_DEVICE))
         raise ValueError(f"unknown device {device!r}; expected one of {expected}")
     available = ort.get_available_providers()
     if device == "cpu":
         return [CPU]
-    cuda = (CUDA, dict(cuda_options or {}))
+    cuda = (CUDA, {**CUDA_DEFAULTS, **(cuda_options or {})})
     if device == TENSORRT_DEVICE:
         if TENSORRT not in available:
             raise DeviceError(
@@ -87,21 +101,29 @@ def tensorrt_defaults(batch_size: int, cache_dir: Path) -> dict[str, str]:
     }
 
 
-def without_tensorrt(providers: Providers) -> Providers:
+def detector_providers(providers: Providers) -> Providers:
     """The providers for a model whose input shape changes from call to call (detectors):
-    TensorRT would build an engine for each new shape."""
-    return [p for p in providers if (p if isinstance(p, str) else p[0]) != TENSORRT]
+    without TensorRT, which would build an engine for each new shape, and CUDA with
+    DETECTOR_CUDA_DEFAULTS under the options given."""
+    return [
+        (CUDA, {**DETECTOR_CUDA_DEFAULTS, **p[1]}) if not isinstance(p, str) and p[0] == CUDA else p
+        for p in providers
+        if (p if isinstance(p, str) else p[0]) != TENSORRT
+    ]
 
 
 def fallback_notice(device: str, active_providers: list[str]) -> str | None:
-    """What to say once a session exists: a CPU fallback under `auto`, an error under `cuda`
-    or `tensorrt`.
+    """What to say once a session exists: a CPU fallback under `auto` when this onnxruntime
+    offers CUDA (a GPU build whose libraries did not load), an error under `cuda` or
+    `tensorrt`. A CPU-only onnxruntime under `auto` runs on the CPU as asked, without a word.
 
     onnxruntime may list a provider yet fall back to the next one when its libraries do not
     load, so only the providers a session actually got are trusted."""
     if device == TENSORRT_DEVICE and TENSORRT not in active_providers:
         raise DeviceError(tensorrt_missing_message(f"the session could not load {TENSORRT}"))
     if device == "cpu" or CUDA in active_providers:
+        return None
+    if device == "auto" and CUDA not in ort.get_available_providers():
         return None
     if device in ("cuda", TENSORRT_DEVICE):
         raise DeviceError(

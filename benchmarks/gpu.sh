@@ -2,10 +2,14 @@
 # The GPU script, in two modes.
 #
 #   benchmarks/gpu.sh WHEEL_DIR [SHARED_DIR]
-#     Throughput (issue 6): installs fiqa and onnxruntime-gpu offline from the wheels it is
-#     given into a scratch target, then prints crops/s and images/s of the default model and of
-#     iresnet100 at several batch sizes (benchmarks/gpu_throughput.py). About 3-5 minutes on one
-#     modern GPU. Needs torch (with CUDA or not) in the Python it runs, for the iresnet100 export.
+#     The prepared GPU check (issues 6, 34): installs fiqa and onnxruntime-gpu offline from the
+#     wheels it is given into a scratch target, then prints one table
+#     (benchmarks/gpu_throughput.py): CPU/GPU parity, the cost of a start, photos/s end to end
+#     with the default detector and SCRFD, crops/s at batch 1-1024 of the default model and of
+#     iresnet100 in fp32 and fp16, training images/s, the NCCL check, and photos/s at 1-16 CPU
+#     workers. Planned for under 8 minutes on one H200 (not yet run there). Needs torch in the
+#     Python it runs, for the iresnet100 exports and training. Dry run on a CPU:
+#     python benchmarks/gpu_throughput.py --device cpu --quick
 #     WHEEL_DIR holds onnxruntime-gpu and any of fiqa's dependencies the machine lacks (made where
 #     pip works: pip download --only-binary=:all: -d WHEEL_DIR onnxruntime-gpu insightface ...).
 #     SHARED_DIR defaults to ../shared (LFW photos and the SCRFD models).

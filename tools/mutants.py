@@ -48,6 +48,8 @@ T_SCORE = "tests/test_score_cli.py"
 T_TRAIN = "tests/test_train.py"
 T_CAL = "tests/test_calibration.py"
 CAL_FIT = "fiqa_cli/evaluation/calibration_fit.py"
+T_BOOT = "tests/test_bootstrap.py"
+BOOT = "fiqa_cli/evaluation/bootstrap.py"
 
 MUTANTS = (
     Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
@@ -112,6 +114,22 @@ MUTANTS = (
            "np.minimum(ends, max_discard) - starts", "np.minimum(ends, 1.0) - starts",
            (f"{T_EDC}::test_curve_of_distinct_qualities",
             f"{T_EDC}::test_curve_matches_a_direct_count_on_random_data_with_ties")),
+    Mutant("bootstrap", "comparisons resampled, not identities", BOOT,
+           "self.pair_identity = self.sample_identity[self.mated_a]",
+           "self.pair_identity = np.random.default_rng(0).permutation(len(self.mated_a)) "
+           "% identity_count",
+           (f"{T_BOOT}::test_interval_is_as_wide_as_the_spread_over_fresh_sets_of_identities",
+            f"{T_BOOT}::test_resampled_pauc_is_the_edc_of_the_resampled_set_written_out")),
+    Mutant("bootstrap", "photos counted once in every draw", BOOT,
+           "discarded = _after_each_level(weights * self.photos, self.level_end)",
+           "discarded = _after_each_level(0 * weights + self.photos, self.level_end)",
+           (f"{T_BOOT}::test_resampled_pauc_is_the_edc_of_the_resampled_set_written_out",)),
+    Mutant("bootstrap", "each method drawn apart (unpaired)", BOOT,
+           "paucs = resampler.paucs(method_qualities, thresholds, counts, max_discard)",
+           "paucs = resampler.paucs(method_qualities, thresholds, "
+           "draw_identities(len(names), draws, rng), max_discard)",
+           ("tests/test_evaluate_cli.py::"
+            "test_bootstrap_gives_intervals_and_paired_differences_against_the_first_scores",)),
     Mutant("export parity", "fp32 tolerance 1e-1", "export/onnx_export.py",
            '"fp32": 1e-4', '"fp32": 1e-1',
            (f"{T_EXPORT}::test_parity_tolerances_are_the_documented_ones",)),

@@ -48,7 +48,7 @@ def measured(
         max_images_per_id=args.max_images_per_id,
     )
     photos = labelled_photos(
-        root,
+        [root],
         options,
         pairs_file=None,
         max_fmr=max(FMRS),

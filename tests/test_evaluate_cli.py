@@ -452,3 +452,15 @@ def _write_scores(path: Path, images: list[Path], qualities: np.ndarray) -> None
         )
         for image, quality in zip(images, qualities, strict=True):
             writer.writerow([image, 0, repr(float(quality)), "ok", "", "", "", "", "", ""])
+
+
+def test_a_pairs_file_takes_a_single_root(tmp_path: Path) -> None:
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for root in roots:
+        root.mkdir()
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\n")
+    result = CliRunner().invoke(
+        evaluate, [*map(str, roots), "--pairs", str(pairs), "--fr-model", str(pairs)]
+    )
+    assert result.exit_code == 2 and "--pairs names the photos of a single ROOT" in result.output

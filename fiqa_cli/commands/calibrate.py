@@ -20,7 +20,7 @@ from fiqa_cli.commands.labelled_photos import (
     labelled_photo_options,
     labelled_photos,
 )
-from fiqa_cli.commands.options import FiqaCommand, model_option
+from fiqa_cli.commands.options import FiqaCommand, model_option, roots_argument
 from fiqa_cli.errors import FiqaError
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ _BATCH_SIZE = 32
 
 
 @click.command(cls=FiqaCommand)
-@click.argument("root", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@roots_argument()
 @model_option("ONNX quality model to calibrate (default: the embedded one).")
 @click.option(
     "--out",
@@ -50,9 +50,14 @@ _BATCH_SIZE = 32
 )
 @labelled_photo_options
 def calibrate(
-    root: Path, model: Path | None, out: Path, fmr: float, photo_options: PhotoOptions
+    roots: tuple[Path, ...],
+    model: Path | None,
+    out: Path,
+    fmr: float,
+    photo_options: PhotoOptions,
 ) -> None:
-    """Calibrate a quality model's quality_100 on the photos under ROOT/IDENTITY/.
+    """Calibrate a quality model's quality_100 on the photos under ROOT/IDENTITY/ (several
+    ROOTs: their photos together, each root's identities its own people).
 
     quality_100 = -25 log10(expected FNMR at --fmr): 25 points are ten times fewer false
     non-matches (50: one comparison in 100 fails, 75: one in 1,000). The expected FNMR at
@@ -73,7 +78,7 @@ def calibrate(
     source = quality_model_path(model)
     # Loaded first: a bad --model is refused before minutes of alignment.
     quality_model = QualityModel(source, select_providers(photo_options.device))
-    photos = labelled_photos(root, photo_options, pairs_file=None, max_fmr=fmr, progress=_progress)
+    photos = labelled_photos(roots, photo_options, pairs_file=None, max_fmr=fmr, progress=_progress)
     comparisons = photos.comparisons
     if not comparisons.non_mated.resolves(fmr):
         raise FiqaError(
@@ -91,7 +96,11 @@ def calibrate(
     except CalibrationFitError as error:  # too few photos in one half; the full fit may work
         _progress(f"no held-out fit: a half of the identities cannot be fitted alone ({error})")
         bands = []
-    fit = {"threshold": threshold, "held_out_bands": bands, "dataset": root.name}
+    fit = {
+        "threshold": threshold,
+        "held_out_bands": bands,
+        "dataset": " + ".join(root.name for root in roots),
+    }
     calibration = fit_calibration(
         qualities, labels, fmr, recognition_model=photo_options.fr_model.name, fit=fit
     )

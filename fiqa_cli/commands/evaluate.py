@@ -27,7 +27,7 @@ from fiqa_cli.commands.labelled_photos import (
     labelled_photo_options,
     labelled_photos,
 )
-from fiqa_cli.commands.options import FiqaCommand
+from fiqa_cli.commands.options import FiqaCommand, roots_argument
 from fiqa_cli.errors import FiqaError
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ DEFAULT_FMRS = (1e-2, 1e-3, 1e-4)
 
 
 @click.command(cls=FiqaCommand)
-@click.argument("root", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@roots_argument()
 @click.option(
     "--scores",
     "score_files",
@@ -114,7 +114,7 @@ DEFAULT_FMRS = (1e-2, 1e-3, 1e-4)
     help="Seed of the random baseline and of the bootstrap's draws.",
 )
 def evaluate(
-    root: Path,
+    roots: tuple[Path, ...],
     score_files: tuple[Path, ...],
     names: tuple[str, ...],
     pairs_file: Path | None,
@@ -128,7 +128,8 @@ def evaluate(
     draws: int | None,
     seed: int,
 ) -> None:
-    """Error-versus-discard characteristic of quality scores on the faces under ROOT.
+    """Error-versus-discard characteristic of quality scores on the faces under ROOT (several
+    ROOTs: their photos together, each root's identities its own people).
 
     FNMR is measured at a threshold fixed on all non-mated comparisons at each --fmr, while the
     lowest-quality fraction of samples is discarded (a comparison's quality is the lower of its
@@ -157,8 +158,10 @@ def evaluate(
     scored_faces = {
         name: read_scored_faces(path) for name, path in zip(method_names, score_files, strict=True)
     }
+    if pairs_file is not None and len(roots) > 1:
+        raise click.UsageError("--pairs names the photos of a single ROOT")
     photos = labelled_photos(
-        root, photo_options, pairs_file=pairs_file, max_fmr=max(fmrs), progress=_progress
+        roots, photo_options, pairs_file=pairs_file, max_fmr=max(fmrs), progress=_progress
     )
     evaluation_set, comparisons = photos.evaluation_set, photos.comparisons
     _check_comparisons(comparisons, fmrs)

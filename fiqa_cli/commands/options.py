@@ -75,6 +75,29 @@ def model_option(help: str) -> Callable[[Command], Command]:
     )
 
 
+def roots_argument() -> Callable[[Command], Command]:
+    """ROOT...: folders of ROOT/IDENTITY/ photos, handed to the command as `roots`, each
+    given once. Identities are kept apart per root (folders of one name under two roots are
+    two people)."""
+
+    def once_each(ctx: click.Context, param: click.Parameter, roots: tuple[Path, ...]):
+        seen = set()
+        for root in roots:
+            if root.resolve() in seen:
+                raise click.BadParameter(f"{root} is given twice")
+            seen.add(root.resolve())
+        return roots
+
+    return click.argument(
+        "roots",
+        metavar="ROOT...",
+        nargs=-1,
+        required=True,
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        callback=once_each,
+    )
+
+
 def device_option(
     help: str | None = None, *, from_env: bool = False, tensorrt: bool = False
 ) -> Callable[[Command], Command]:

@@ -49,6 +49,8 @@ T_TRAIN = "tests/test_train.py"
 T_CAL = "tests/test_calibration.py"
 CAL_FIT = "fiqa_cli/evaluation/calibration_fit.py"
 T_BOOT = "tests/test_bootstrap.py"
+T_RECORD = "tests/test_model_record.py"
+RECORD = "fiqa_cli/runtime/model_record.py"
 BOOT = "fiqa_cli/evaluation/bootstrap.py"
 
 MUTANTS = (
@@ -130,6 +132,18 @@ MUTANTS = (
            "draw_identities(len(names), draws, rng), max_discard)",
            ("tests/test_evaluate_cli.py::"
             "test_bootstrap_gives_intervals_and_paired_differences_against_the_first_scores",)),
+    Mutant("model record", "resume ignores the recorded model", RECORD,
+           "if found is not None and found.model_sha256 == record.model_sha256:",
+           "if True:",
+           (f"{T_RECORD}::test_resume_refuses_rows_of_another_model_or_calibration",)),
+    Mutant("model record", "an unrecorded output continued by any model", RECORD,
+           "file_sha256(legacy) != record.model_sha256:",
+           "False:",
+           (f"{T_RECORD}::test_an_output_without_a_record_is_continued_by_v5_only",)),
+    Mutant("model record", "a fresh run leaves the old record", "fiqa_cli/commands/score.py",
+           "    write_record(Path(out), record)\n    return None", "    return None",
+           (f"{T_RECORD}::test_resume_refuses_rows_of_another_model_or_calibration",
+            f"{T_RECORD}::test_a_run_records_its_model_beside_out_and_resume_continues_it")),
     Mutant("export parity", "fp32 tolerance 1e-1", "export/onnx_export.py",
            '"fp32": 1e-4', '"fp32": 1e-1',
            (f"{T_EXPORT}::test_parity_tolerances_are_the_documented_ones",)),

@@ -97,6 +97,7 @@ DEFAULT_FMRS = (1e-2, 1e-3, 1e-4)
 @click.option(
     "--bootstrap",
     "draws",
+    metavar="N",
     type=click.IntRange(min=100),
     help="95% intervals from N draws of identities (1000 is a good N): identities are drawn "
     "with replacement, each bringing all its photos and mated comparisons; every method sees "

@@ -23,7 +23,12 @@ from common import add_shared_argument, print_table
 
 from fiqa_cli.choices import CENTRAL_FACE, CPU
 from fiqa_cli.commands.labelled_photos import LabelledPhotos, PhotoOptions, labelled_photos
-from fiqa_cli.evaluation.edc import edc_curve
+from fiqa_cli.evaluation.bootstrap import (
+    IdentityResampler,
+    draw_identities,
+    identity_indices,
+    interval,
+)
 from fiqa_cli.paths import default_model_path
 from fiqa_cli.runtime.quality_model import QualityModel
 
@@ -43,7 +48,7 @@ def measured(
         max_images_per_id=args.max_images_per_id,
     )
     photos = labelled_photos(
-        root,
+        [root],
         options,
         pairs_file=None,
         max_fmr=max(FMRS),
@@ -55,53 +60,21 @@ def measured(
     return photos, qualities
 
 
-class Resampler:
-    """pAUC of one detector's photos for any multiset of identities."""
+def fnmr(photos: LabelledPhotos, threshold: float) -> float:
+    return float(np.mean(photos.comparisons.mated_scores <= threshold))
 
-    def __init__(self, photos: LabelledPhotos, qualities: np.ndarray, fmr: float) -> None:
-        identities = np.array([s.identity for s in photos.evaluation_set.samples])
-        self.names = sorted(set(identities))
-        self.threshold = photos.comparisons.non_mated.threshold(fmr)
-        comparisons = photos.comparisons
-        self.scores = comparisons.mated_scores
-        owner = identities[comparisons.mated_a]
-        # Per identity: its photos' qualities, and its mated pairs in local indices.
-        self.parts = {}
-        for name in self.names:
-            samples = np.flatnonzero(identities == name)
-            local = np.full(len(identities), -1)
-            local[samples] = np.arange(len(samples))
-            pairs = np.flatnonzero(owner == name)
-            self.parts[name] = (
-                qualities[samples],
-                local[comparisons.mated_a[pairs]],
-                local[comparisons.mated_b[pairs]],
-                self.scores[pairs],
-            )
 
-    def pauc(self, drawn: list[str]) -> float:
-        qualities, a, b, scores = [], [], [], []
-        offset = 0
-        for name in drawn:
-            part = self.parts.get(name)
-            if part is None:  # no photo of this identity yielded a face with this detector
-                continue
-            qualities.append(part[0])
-            a.append(part[1] + offset)
-            b.append(part[2] + offset)
-            scores.append(part[3])
-            offset += len(part[0])
-        curve = edc_curve(
-            np.concatenate(qualities),
-            np.concatenate(a),
-            np.concatenate(b),
-            np.concatenate(scores),
-            self.threshold,
-        )
-        return curve.area(MAX_DISCARD)
-
-    def fnmr(self) -> float:
-        return float(np.mean(self.scores <= self.threshold))
+def resampler(photos: LabelledPhotos, names: list[str]) -> IdentityResampler:
+    """One detector's photos, their identities indexed into the names of both detectors'."""
+    identities = [sample.identity for sample in photos.evaluation_set.samples]
+    comparisons = photos.comparisons
+    return IdentityResampler(
+        identity_indices(identities, names),
+        comparisons.mated_a,
+        comparisons.mated_b,
+        comparisons.mated_scores,
+        len(names),
+    )
 
 
 def main() -> None:
@@ -114,23 +87,31 @@ def main() -> None:
     args = parser.parse_args()
 
     runs = {detector: measured(args.root, detector, args) for detector in DETECTORS}
+    # An identity with no face found by one detector is drawn all the same: it brings nothing
+    # to that detector's set.
+    names = sorted(
+        {s.identity for photos, _ in runs.values() for s in photos.evaluation_set.samples}
+    )
+    counts = draw_identities(len(names), args.bootstrap, np.random.default_rng(args.seed))
+    # Draw 0 takes every identity once: the full set's pAUC.
+    counts = np.vstack([np.ones((1, len(names)), dtype=np.int64), counts])
+    thresholds = {
+        d: [runs[d][0].comparisons.non_mated.threshold(f) for f in FMRS] for d in DETECTORS
+    }
+    paucs = {
+        d: resampler(runs[d][0], names).paucs(runs[d][1], thresholds[d], counts, MAX_DISCARD)
+        for d in DETECTORS
+    }
+    full = {d: paucs[d][:, 0] for d in DETECTORS}
     rows = []
-    rng = np.random.default_rng(args.seed)
-    for fmr in FMRS:
-        resamplers = {d: Resampler(*runs[d], fmr) for d in DETECTORS}
-        names = sorted(set().union(*(r.names for r in resamplers.values())))
-        full = {d: r.pauc(names) for d, r in resamplers.items()}
-        differences = []
-        for _ in range(args.bootstrap):
-            drawn = list(rng.choice(names, size=len(names), replace=True))
-            differences.append(resamplers["yunet"].pauc(drawn) - resamplers["mtcnn"].pauc(drawn))
-        low, high = np.percentile(differences, [2.5, 97.5])
+    for index, fmr in enumerate(FMRS):
+        low, high = interval(paucs["yunet"][index, 1:] - paucs["mtcnn"][index, 1:])
         rows.append(
             [
                 f"{fmr:g}",
-                " / ".join(f"{resamplers[d].fnmr():.4f}" for d in DETECTORS),
-                " / ".join(f"{full[d]:.5f}" for d in DETECTORS),
-                f"{full['yunet'] - full['mtcnn']:+.5f}",
+                " / ".join(f"{fnmr(runs[d][0], thresholds[d][index]):.4f}" for d in DETECTORS),
+                " / ".join(f"{full[d][index]:.5f}" for d in DETECTORS),
+                f"{full['yunet'][index] - full['mtcnn'][index]:+.5f}",
                 f"[{low:+.5f}, {high:+.5f}]",
             ]
         )

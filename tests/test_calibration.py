@@ -225,3 +225,40 @@ def test_calibrate_refuses_a_bad_model_before_reading_photos(shared_dir, lfw_ima
     assert result.returncode == 1 and "Error:" in result.stderr
     assert "images of" not in result.stderr  # no photo was read
     assert not out.exists()
+
+
+def _crop_folders(root: Path, people: dict[str, int], seed: int) -> Path:
+    """ROOT/NAME/ with that many random 112x112 crops each (for --detector none)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    for name, count in people.items():
+        (root / name).mkdir(parents=True)
+        for index in range(count):
+            crop = rng.integers(0, 256, size=(112, 112, 3), dtype=np.uint8)
+            cv2.imwrite(str(root / name / f"{name}_{index:04d}.png"), crop)
+    return root
+
+
+def test_calibrate_takes_several_roots_and_keeps_their_identities_apart(
+    shared_dir, random_onnx_model, tmp_path
+):
+    # "Alice" under both roots: two people, so 3 + 3 + 3 mated comparisons, not 15 + 3.
+    first = _crop_folders(tmp_path / "lfw-heldout", {"Alice": 3, "Bob": 3}, seed=0)
+    second = _crop_folders(tmp_path / "celeba-heldout", {"Alice": 3}, seed=1)
+    out = tmp_path / "calibrated.onnx"
+    common = (
+        "--model", random_onnx_model, "--out", out, "--detector", "none", "--fmr", 0.1,
+        "--fr-model", shared_dir / "models" / "mobilefacenet_eval.onnx",
+    )  # fmt: skip
+    result = fiqa("calibrate", first, second, *common)
+    assert result.returncode == 0, result.stderr
+    assert "9 images of 3 identities" in result.stderr
+    metadata = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    calibration = Calibration.from_json(
+        metadata.get_modelmeta().custom_metadata_map[META_CALIBRATION]
+    )
+    assert calibration.samples == 9 and calibration.mated_comparisons == 9
+    assert calibration.fit["dataset"] == "lfw-heldout + celeba-heldout"
+    twice = fiqa("calibrate", first, second, first, *common)
+    assert twice.returncode == 2 and "is given twice" in twice.stderr

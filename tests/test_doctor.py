@@ -27,6 +27,16 @@ def test_healthy_installation(random_onnx_model: Path) -> None:
         assert expected in result.output
     assert f"quality model: {random_onnx_model} (mobilefacenet)" in result.output
     assert "MTCNN weights: " in result.output and "ok: fiqa score can run" in result.output
+    assert "named models (--model NAME): default, v5" in result.output
+
+
+def test_a_missing_named_model_is_a_problem(
+    random_onnx_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fiqa_cli.runtime.named_models.models_dir", lambda: tmp_path)
+    result = run_doctor("--model", random_onnx_model, "--device", "cpu")
+    assert result.exit_code == 1
+    assert f"the shipped model v5 is missing ({tmp_path / 'fiqa_v5.onnx'})" in result.output
 
 
 def test_missing_default_model_is_a_problem(tmp_path: Path, monkeypatch) -> None:

@@ -112,13 +112,7 @@ def run_evaluate(args: list[str]) -> str:
 def oracle_score_file(reference: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A `fiqa score`-style CSV whose qualities are the reference's oracle values."""
     path = tmp_path_factory.mktemp("scores") / "reference-oracle.csv"
-    with path.open("w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(
-            ["path", "face", "quality", "status", "det_score", "x1", "y1", "x2", "y2", "message"]
-        )
-        for image, quality in zip(reference["paths"], reference["oracle"], strict=True):
-            writer.writerow([image, 0, repr(float(quality)), "ok", "", "", "", "", "", ""])
+    _write_scores(path, reference["paths"], reference["oracle"])
     return path
 
 
@@ -253,14 +247,21 @@ def test_pairs_file_mode_matches_direct_computation(
         assert float(row["fnmr@0"]) == pytest.approx(expected, abs=1e-12)
 
 
-def test_aligned_crops_give_the_same_comparisons(
-    evaluated: dict, fr_model: Path, reference: dict, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def crop_root(reference: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference's aligned crops as ROOT/IDENTITY/NAME.png (for --detector none)."""
+    root = tmp_path_factory.mktemp("crops")
     for path, crop in zip(reference["paths"], reference["crops"], strict=True):
-        (tmp_path / path.parent.name).mkdir(exist_ok=True)
-        cv2.imwrite(str(tmp_path / path.parent.name / f"{path.stem}.png"), crop)
+        (root / path.parent.name).mkdir(exist_ok=True)
+        cv2.imwrite(str(root / path.parent.name / f"{path.stem}.png"), crop)
+    return root
+
+
+def test_aligned_crops_give_the_same_comparisons(
+    evaluated: dict, fr_model: Path, crop_root: Path, tmp_path: Path
+) -> None:
     stdout = run_evaluate(
-        [str(tmp_path), "--fr-model", str(fr_model), "--detector", "none", "--fmr", "1e-2"]
+        [str(crop_root), "--fr-model", str(fr_model), "--detector", "none", "--fmr", "1e-2"]
         + ["--out", str(tmp_path / "table.json")]
     )
     rows = _by_method_fmr(json.loads((tmp_path / "table.json").read_text()))
@@ -397,3 +398,69 @@ def test_scores_that_match_no_evaluated_face_are_refused(
     )
     assert result.exit_code == 1
     assert "elsewhere: no row of its scores file matches any" in result.output
+
+
+def test_bootstrap_gives_intervals_and_paired_differences_against_the_first_scores(
+    fr_model: Path, crop_root: Path, reference: dict, tmp_path: Path
+) -> None:
+    crops = [crop_root / path.parent.name / f"{path.stem}.png" for path in reference["paths"]]
+    noise = np.random.default_rng(0).normal(scale=0.1, size=len(crops))
+    qualities = {
+        "oracle-scores": reference["oracle"],
+        "same-scores": reference["oracle"],  # the reference's values under another name
+        "noisy-scores": reference["oracle"] + noise,
+    }
+    args = [str(crop_root), "--fr-model", str(fr_model), "--detector", "none"]
+    for name, values in qualities.items():
+        path = tmp_path / f"{name}.csv"
+        _write_scores(path, crops, values)
+        args += ["--scores", str(path)]
+    stdout = run_evaluate([*args, "--bootstrap", "200", "--out", str(tmp_path / "table.csv")])
+    with (tmp_path / "table.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    by = {(row["method"], float(row["fmr"])): row for row in rows}
+    assert {float(row["fmr"]) for row in rows} == {1e-2, 1e-3, 1e-4}  # the default FMRs
+    assert "paired differences, method - oracle-scores" in stdout
+    for (method, fmr), row in by.items():
+        low, high = float(row["pauc@0.2_low"]), float(row["pauc@0.2_high"])
+        assert low <= float(row["pauc@0.2"]) <= high
+        assert float(row["gap_removed_low"]) <= float(row["gap_removed_high"])
+        if method == "oracle-scores":
+            assert row["versus"] == row["pauc_diff"] == row["pauc_diff_low"] == ""
+            continue
+        assert row["versus"] == "oracle-scores"
+        own, first = float(row["pauc@0.2"]), float(by[("oracle-scores", fmr)]["pauc@0.2"])
+        assert float(row["pauc_diff"]) == pytest.approx(own - first, abs=1e-15)
+        assert float(row["pauc_diff_low"]) <= float(row["pauc_diff_high"])
+    for fmr in (1e-2, 1e-3, 1e-4):
+        # Paired: the same draws for both, so equal scores differ by exactly 0 in every draw.
+        same = by[("same-scores", fmr)]
+        assert float(same["pauc_diff_low"]) == float(same["pauc_diff_high"]) == 0.0
+        noisy = by[("noisy-scores", fmr)]
+        assert float(noisy["pauc_diff_high"]) > float(noisy["pauc_diff_low"])
+    # 20 identities leave few false non-matches: only at FMR 1e-4 are there enough for the
+    # random baseline's loss to the oracle-valued scores to exclude 0.
+    assert float(by[("random", 1e-4)]["pauc_diff_low"]) > 0
+
+
+def _write_scores(path: Path, images: list[Path], qualities: np.ndarray) -> None:
+    """A `fiqa score`-style CSV giving each image one `ok` face of the given quality."""
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(
+            ["path", "face", "quality", "status", "det_score", "x1", "y1", "x2", "y2", "message"]
+        )
+        for image, quality in zip(images, qualities, strict=True):
+            writer.writerow([image, 0, repr(float(quality)), "ok", "", "", "", "", "", ""])
+
+
+def test_a_pairs_file_takes_a_single_root(tmp_path: Path) -> None:
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for root in roots:
+        root.mkdir()
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\n")
+    result = CliRunner().invoke(
+        evaluate, [*map(str, roots), "--pairs", str(pairs), "--fr-model", str(pairs)]
+    )
+    assert result.exit_code == 2 and "--pairs names the photos of a single ROOT" in result.output

@@ -38,6 +38,7 @@ def test_wheel_holds_runtime_training_and_models(tmp_path: Path) -> None:
         "fiqa_cli/export/train.py",
         "fiqa_cli/export/backbones/iresnet.py",
         "fiqa_cli/models/fiqa_default.onnx",
+        "fiqa_cli/models/fiqa_v5.onnx",
         "fiqa_cli/models/README.md",
         "fiqa_cli/models/face_detection_yunet_2026may.onnx",
         "fiqa_cli/runtime/profile_files/icao.toml",

@@ -37,6 +37,7 @@ from fiqa_cli.runtime.degrade import (
     degrade,
 )
 from fiqa_cli.runtime.detect import create_detector
+from fiqa_cli.runtime.named_models import named_model_path
 from fiqa_cli.runtime.quality_model import QualityModel
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -48,7 +49,12 @@ JPEG_JUDGED_QUALITIES = (50, 39, 28, 16, 5)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="ROOT/IDENTITY/*.jpg photos")
-    parser.add_argument("--model", type=Path, default=default_model_path())
+    parser.add_argument(
+        "--model",
+        type=lambda value: named_model_path(value) or Path(value),
+        default=default_model_path(),
+        help="a shipped model's name (default, v5) or an ONNX file",
+    )
     parser.add_argument("--limit", type=int, help="only the first photos by name (default: all)")
     parser.add_argument("--detector", default="mtcnn")
     parser.add_argument("--faces", choices=(LARGEST_FACE, CENTRAL_FACE), default=LARGEST_FACE)

@@ -48,6 +48,10 @@ T_SCORE = "tests/test_score_cli.py"
 T_TRAIN = "tests/test_train.py"
 T_CAL = "tests/test_calibration.py"
 CAL_FIT = "fiqa_cli/evaluation/calibration_fit.py"
+T_BOOT = "tests/test_bootstrap.py"
+T_RECORD = "tests/test_model_record.py"
+RECORD = "fiqa_cli/runtime/model_record.py"
+BOOT = "fiqa_cli/evaluation/bootstrap.py"
 
 MUTANTS = (
     Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
@@ -112,6 +116,38 @@ MUTANTS = (
            "np.minimum(ends, max_discard) - starts", "np.minimum(ends, 1.0) - starts",
            (f"{T_EDC}::test_curve_of_distinct_qualities",
             f"{T_EDC}::test_curve_matches_a_direct_count_on_random_data_with_ties")),
+    Mutant("bootstrap", "comparisons resampled, not identities", BOOT,
+           "self.pair_identity = self.sample_identity[self.mated_a]",
+           "self.pair_identity = np.random.default_rng(0).permutation(len(self.mated_a)) "
+           "% identity_count",
+           (f"{T_BOOT}::test_interval_is_as_wide_as_the_spread_over_fresh_sets_of_identities",
+            f"{T_BOOT}::test_resampled_pauc_is_the_edc_of_the_resampled_set_written_out")),
+    Mutant("bootstrap", "photos counted once in every draw", BOOT,
+           "discarded = _after_each_level(weights * self.photos, self.level_end)",
+           "discarded = _after_each_level(0 * weights + self.photos, self.level_end)",
+           (f"{T_BOOT}::test_resampled_pauc_is_the_edc_of_the_resampled_set_written_out",)),
+    Mutant("bootstrap", "each method drawn apart (unpaired)", BOOT,
+           "paucs = resampler.paucs(method_qualities, thresholds, counts, max_discard)",
+           "paucs = resampler.paucs(method_qualities, thresholds, "
+           "draw_identities(len(names), draws, rng), max_discard)",
+           ("tests/test_evaluate_cli.py::"
+            "test_bootstrap_gives_intervals_and_paired_differences_against_the_first_scores",)),
+    Mutant("model record", "resume ignores the recorded model", RECORD,
+           "if found is not None and found.model_sha256 == record.model_sha256:",
+           "if True:",
+           (f"{T_RECORD}::test_resume_refuses_rows_of_another_model_or_calibration",)),
+    Mutant("model record", "an unrecorded output continued by any model", RECORD,
+           "file_sha256(legacy) != record.model_sha256:",
+           "False:",
+           (f"{T_RECORD}::test_an_output_without_a_record_is_continued_by_v5_only",)),
+    Mutant("model record", "a fresh run leaves the old record", "fiqa_cli/commands/score.py",
+           "    write_record(Path(out), record)\n    return None", "    return None",
+           (f"{T_RECORD}::test_resume_refuses_rows_of_another_model_or_calibration",
+            f"{T_RECORD}::test_a_run_records_its_model_beside_out_and_resume_continues_it")),
+    Mutant("several roots", "two roots' identities of one name merged",
+           "fiqa_cli/evaluation/samples.py",
+           'Sample(sample.path, f"{position}:{sample.identity}")', "sample",
+           (f"{T_CAL}::test_calibrate_takes_several_roots_and_keeps_their_identities_apart",)),
     Mutant("export parity", "fp32 tolerance 1e-1", "export/onnx_export.py",
            '"fp32": 1e-4', '"fp32": 1e-1',
            (f"{T_EXPORT}::test_parity_tolerances_are_the_documented_ones",)),

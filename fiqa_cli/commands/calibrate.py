@@ -7,8 +7,6 @@ its fit is measured on identities it was not fitted on, in `fiqa_cli.evaluation.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +18,7 @@ from fiqa_cli.commands.labelled_photos import (
     labelled_photo_options,
     labelled_photos,
 )
-from fiqa_cli.commands.options import FiqaCommand, model_option
+from fiqa_cli.commands.options import FiqaCommand, model_option, roots_argument
 from fiqa_cli.errors import FiqaError
 
 if TYPE_CHECKING:
@@ -33,7 +31,7 @@ _BATCH_SIZE = 32
 
 
 @click.command(cls=FiqaCommand)
-@click.argument("root", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@roots_argument()
 @model_option("ONNX quality model to calibrate (default: the embedded one).")
 @click.option(
     "--out",
@@ -50,9 +48,14 @@ _BATCH_SIZE = 32
 )
 @labelled_photo_options
 def calibrate(
-    root: Path, model: Path | None, out: Path, fmr: float, photo_options: PhotoOptions
+    roots: tuple[Path, ...],
+    model: Path | None,
+    out: Path,
+    fmr: float,
+    photo_options: PhotoOptions,
 ) -> None:
-    """Calibrate a quality model's quality_100 on the photos under ROOT/IDENTITY/.
+    """Calibrate a quality model's quality_100 on the photos under ROOT/IDENTITY/ (several
+    ROOTs: their photos together, each root's identities its own people).
 
     quality_100 = -25 log10(expected FNMR at --fmr): 25 points are ten times fewer false
     non-matches (50: one comparison in 100 fails, 75: one in 1,000). The expected FNMR at
@@ -73,7 +76,7 @@ def calibrate(
     source = quality_model_path(model)
     # Loaded first: a bad --model is refused before minutes of alignment.
     quality_model = QualityModel(source, select_providers(photo_options.device))
-    photos = labelled_photos(root, photo_options, pairs_file=None, max_fmr=fmr, progress=_progress)
+    photos = labelled_photos(roots, photo_options, pairs_file=None, max_fmr=fmr, progress=_progress)
     comparisons = photos.comparisons
     if not comparisons.non_mated.resolves(fmr):
         raise FiqaError(
@@ -91,7 +94,11 @@ def calibrate(
     except CalibrationFitError as error:  # too few photos in one half; the full fit may work
         _progress(f"no held-out fit: a half of the identities cannot be fitted alone ({error})")
         bands = []
-    fit = {"threshold": threshold, "held_out_bands": bands, "dataset": root.name}
+    fit = {
+        "threshold": threshold,
+        "held_out_bands": bands,
+        "dataset": " + ".join(root.name for root in roots),
+    }
     calibration = fit_calibration(
         qualities, labels, fmr, recognition_model=photo_options.fr_model.name, fit=fit
     )
@@ -125,6 +132,7 @@ def _write_calibrated(
     model that does not load (and `out` may be `source`)."""
     from fiqa_cli.evaluation.onnx_metadata import OnnxFileError, with_metadata
     from fiqa_cli.model_contract import META_CALIBRATION
+    from fiqa_cli.runtime.atomic_file import write_atomically
 
     if out.exists() and not out.is_file():
         raise FiqaError(f"{out} exists and is not a regular file")
@@ -132,20 +140,10 @@ def _write_calibrated(
         data = with_metadata(source.read_bytes(), {META_CALIBRATION: calibration_json})
     except OnnxFileError as error:
         raise FiqaError(f"{source}: not an ONNX file ({error})") from None
-    folder = out.resolve().parent
     try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".part")
-    except OSError as error:
-        raise FiqaError(f"cannot write into {folder}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        check(Path(temporary))
-        os.replace(temporary, out)
+        write_atomically(out, data, check)
     except OSError as error:
         raise FiqaError(f"cannot write {out}: {error.strerror or error}") from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)
 
 
 def _fit_table(bands: list[dict[str, object]]) -> str:

@@ -76,6 +76,7 @@ def _report_models(model: Path | None, problems: list[str]) -> Path | None:
 
     click.echo("models:")
     _report_quality_model(model, problems)
+    _report_named_models(problems)
     scrfd = find_scrfd_model()
     click.echo(f"  SCRFD detector: {scrfd or f'none in {insightface_model_root()}'}")
     mtcnn_dir = find_weights_dir()
@@ -123,6 +124,18 @@ def _report_quality_model(model: Path | None, problems: list[str]) -> None:
         if calibration
         else "  quality_100: not calibrated (-1 in --measures output; see `fiqa calibrate`)"
     )
+
+
+def _report_named_models(problems: list[str]) -> None:
+    """The models `--model NAME` takes; a missing one is a problem (a broken install)."""
+    from fiqa_cli.runtime.named_models import NAMED_MODELS, named_model_path
+
+    missing = [name for name in NAMED_MODELS if not named_model_path(name).is_file()]
+    click.echo(f"  named models (--model NAME): {', '.join(NAMED_MODELS)}")
+    for name in missing:
+        problems.append(
+            f"the shipped model {name} is missing ({named_model_path(name)}): reinstall fiqa"
+        )
 
 
 def _check_cuda(

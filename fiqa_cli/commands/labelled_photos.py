@@ -7,7 +7,7 @@ The options mean the same in both commands; the work is done by `fiqa_cli.evalua
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,7 +87,8 @@ def labelled_photo_options(command: Command) -> Command:
         click.option(
             "--limit-ids",
             type=click.IntRange(min=2),
-            help="Use only the first N identities in name order (not with evaluate's --pairs).",
+            help="Use only the first N identities of each ROOT in name order (not with "
+            "evaluate's --pairs).",
         ),
         click.option(
             "--max-images-per-id",
@@ -116,14 +117,15 @@ class LabelledPhotos:
 
 
 def labelled_photos(
-    root: Path,
+    roots: Sequence[Path],
     options: PhotoOptions,
     *,
     pairs_file: Path | None,
     max_fmr: float,
     progress: Callable[[str], None],
 ) -> LabelledPhotos:
-    """Read, detect, align, embed and compare the photos (all pairs, or `pairs_file`'s)."""
+    """Read, detect, align, embed and compare the photos under `roots` (all pairs, or
+    `pairs_file`'s, which names photos of a single root)."""
     from fiqa_cli.evaluation.recognition import FaceRecognizer
     from fiqa_cli.evaluation.samples import compare, prepare_faces
     from fiqa_cli.runtime.build import build_detector
@@ -134,7 +136,7 @@ def labelled_photos(
     recognizer = FaceRecognizer(
         options.fr_model, mean=options.fr_mean, std=options.fr_std, providers=providers
     )
-    samples, listed_pairs = _samples(root, pairs_file, options, progress)
+    samples, listed_pairs = _samples(roots, pairs_file, options, progress)
     evaluation_set, positions = prepare_faces(samples, face_detector, progress, options.faces)
     progress(f"embedding {len(evaluation_set.samples)} crops with {options.fr_model.name}")
     embeddings = recognizer.embed(evaluation_set.crops)
@@ -147,23 +149,24 @@ def labelled_photos(
 
 
 def _samples(
-    root: Path,
+    roots: Sequence[Path],
     pairs_file: Path | None,
     options: PhotoOptions,
     progress: Callable[[str], None],
 ) -> tuple[list, np.ndarray | None]:
     """The samples, and the listed pairs (None: all pairs of the samples)."""
     from fiqa_cli.evaluation.lfw_pairs import read_lfw_pairs
-    from fiqa_cli.evaluation.samples import identity_samples, pair_samples
+    from fiqa_cli.evaluation.samples import pair_samples, root_samples
 
     if pairs_file is None:
-        samples = identity_samples(
-            root, options.min_images, options.limit_ids, options.max_images_per_id
+        samples = root_samples(
+            roots, options.min_images, options.limit_ids, options.max_images_per_id
         )
         listed_pairs = None
     else:
+        (root,) = roots
         samples, listed_pairs = pair_samples(read_lfw_pairs(pairs_file, root))
     if not samples:
-        raise FiqaError(f"no samples found under {root}")
+        raise FiqaError(f"no samples found under {', '.join(map(str, roots))}")
     progress(f"{len(samples)} images of {len({s.identity for s in samples})} identities")
     return samples, listed_pairs

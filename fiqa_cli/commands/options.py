@@ -65,13 +65,59 @@ _DETECTOR_HELP = (
 Command = TypeVar("Command", bound=Callable)
 
 
+class _ModelFile(click.ParamType):
+    """A shipped model's name (`runtime.named_models`) as its file, else a path."""
+
+    name = "NAME|PATH"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+        from fiqa_cli.runtime.named_models import named_model_path
+
+        if isinstance(value, Path):
+            return value
+        named = named_model_path(str(value))
+        if named is not None:
+            return named
+        path = Path(str(value))
+        if path.is_dir():
+            self.fail(f"{value} is a folder, not a model file", param, ctx)
+        return path
+
+
 def model_option(help: str) -> Callable[[Command], Command]:
-    """--model: an ONNX quality model; unset means the embedded one."""
+    """--model NAME|PATH: a shipped model by name or an ONNX quality model file; unset means
+    the embedded default."""
+    from fiqa_cli.runtime.named_models import NAMED_MODELS
+
     return click.option(
         "--model",
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=_ModelFile(),
         envvar=MODEL_ENVVAR,
-        help=help,
+        help=f"{help} NAME is a model fiqa ships: {', '.join(NAMED_MODELS)} (`./NAME` for a "
+        "file of that name).",
+    )
+
+
+def roots_argument() -> Callable[[Command], Command]:
+    """ROOT...: folders of ROOT/IDENTITY/ photos, handed to the command as `roots`, each
+    given once. Identities are kept apart per root (folders of one name under two roots are
+    two people)."""
+
+    def once_each(ctx: click.Context, param: click.Parameter, roots: tuple[Path, ...]):
+        seen = set()
+        for root in roots:
+            if root.resolve() in seen:
+                raise click.BadParameter(f"{root} is given twice")
+            seen.add(root.resolve())
+        return roots
+
+    return click.argument(
+        "roots",
+        metavar="ROOT...",
+        nargs=-1,
+        required=True,
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        callback=once_each,
     )
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -50,6 +51,9 @@ from fiqa_cli.runtime.rows import (
     format_for,
     prepare_resume,
 )
+
+if TYPE_CHECKING:
+    from fiqa_cli.runtime.quality_model import QualityModel
 
 EXIT_FAIL_UNDER = 3
 
@@ -113,7 +117,12 @@ def _provider_options_option(provider: str, help: str):
     help="Pixel budget per image, checked on its header before decoding: a larger image "
     "gets an `unreadable` row.",
 )
-@click.option("--resume", is_flag=True, help="With --out FILE: skip inputs already in it, append.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="With --out FILE: skip inputs already in it, append. Refused when another model or "
+    "calibration wrote its rows (recorded in FILE.fiqa-model.json).",
+)
 @click.option(
     "--fail-under",
     type=float,
@@ -223,6 +232,9 @@ def score(
     # The output is locked before a resumed run reads what it holds.
     with open_output(out, append=resume) as stream:
         answered = _answered_before(Path(out), fmt, columns) if resume else {}
+        warning = _record_model(out, scoring.model, resume, has_rows=bool(answered))
+        if warning:
+            notice(f"warning: {warning}")
         answer_each = STDIN in inputs
         items = (
             item
@@ -296,6 +308,20 @@ def _answered_before(out: Path, fmt: str, columns: tuple[str, ...]) -> dict[str,
         raise click.ClickException(f"cannot resume: {error}") from None
     except OSError as error:
         raise click.ClickException(f"cannot resume from {out}: {error.strerror}") from None
+
+
+def _record_model(out: str, model: QualityModel, resume: bool, has_rows: bool) -> str | None:
+    """Write the record of the model beside a file --out, or with --resume check that it
+    wrote the rows there (`runtime.model_record`); a warning or None."""
+    if out == "-" or not Path(out).is_file():
+        return None
+    from fiqa_cli.runtime.model_record import check_resume, model_record, write_record
+
+    record = model_record(model)
+    if resume:
+        return check_resume(Path(out), record, has_rows)
+    write_record(Path(out), record)
+    return None
 
 
 def _has_content(out: str) -> bool:

@@ -1,5 +1,5 @@
 """EDC results of `fiqa evaluate`: one curve per method and FMR, and the table that sums them
-up (on the terminal, as CSV, or as JSON with the curves)."""
+up (on the terminal, as CSV, or as JSON with the curves), with bootstrap intervals when asked."""
 
 from __future__ import annotations
 
@@ -12,7 +12,20 @@ from pathlib import Path
 import numpy as np
 
 from fiqa_cli.evaluation.baselines import ORACLE, RANDOM
+from fiqa_cli.evaluation.bootstrap import interval
 from fiqa_cli.evaluation.edc import Comparisons, EdcCurve, edc_curve
+
+# `--bootstrap`: the paired difference of each method against the reference, in its row.
+VERSUS = "versus"
+DIFFERENCE_COLUMNS = (
+    VERSUS,
+    "pauc_diff",
+    "pauc_diff_low",
+    "pauc_diff_high",
+    "gap_diff",
+    "gap_diff_low",
+    "gap_diff_high",
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +86,66 @@ def gap_removed(method: float, random: float | None, oracle: float | None) -> fl
     return (random - method) / (random - oracle)
 
 
-def format_table(table: list[dict[str, object]]) -> str:
-    header = list(table[0])
+def add_intervals(
+    table: list[dict[str, object]],
+    drawn: dict[tuple[str, float], np.ndarray],
+    max_discard: float,
+    reference: str | None,
+) -> None:
+    """Bootstrap intervals in each row of `result_table`'s `table`, from each (method, FMR)'s
+    pAUC per draw (`bootstrap.bootstrap_paucs`): of the pAUC and of the share of the gap
+    removed, and, with a `reference` method, of each other method's paired difference from
+    it (method - reference: a negative pAUC difference and a positive gap difference favour
+    the method). The reference's own row leaves the difference columns empty."""
+    pauc = f"pauc@{max_discard:g}"
+    gaps = {key: _drawn_gap(drawn, *key) for key in drawn}
+    rows = {(row["method"], row["fmr"]): row for row in table}
+    for row in table:
+        key = (row["method"], row["fmr"])
+        row[f"{pauc}_low"], row[f"{pauc}_high"] = interval(drawn[key])
+        row["gap_removed_low"], row["gap_removed_high"] = interval(gaps[key])
+        if reference is None:
+            continue
+        row.update(dict.fromkeys(DIFFERENCE_COLUMNS))
+        if row["method"] == reference:
+            continue
+        reference_key = (reference, row["fmr"])
+        reference_row = rows[reference_key]
+        row[VERSUS] = reference
+        row["pauc_diff"] = row[pauc] - reference_row[pauc]
+        row["pauc_diff_low"], row["pauc_diff_high"] = interval(drawn[key] - drawn[reference_key])
+        row["gap_diff"] = row["gap_removed"] - reference_row["gap_removed"]
+        row["gap_diff_low"], row["gap_diff_high"] = interval(gaps[key] - gaps[reference_key])
+
+
+def _drawn_gap(drawn: dict[tuple[str, float], np.ndarray], method: str, fmr: float) -> np.ndarray:
+    """Each draw's share of the gap removed, against that draw's random and oracle."""
+    values = drawn[(method, fmr)]
+    random, oracle = drawn.get((RANDOM, fmr)), drawn.get((ORACLE, fmr))
+    if random is None or oracle is None:
+        return np.full(len(values), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(random != oracle, (random - values) / (random - oracle), np.nan)
+
+
+def format_results(table: list[dict[str, object]]) -> str:
+    """The table for a terminal; with paired differences (`add_intervals`), those in a second
+    table of the rows that have one."""
+    header = [column for column in table[0] if column not in DIFFERENCE_COLUMNS]
+    text = format_table(table, header)
+    compared = [row for row in table if row.get(VERSUS) is not None]
+    if compared:
+        columns = ["method", "fmr", *DIFFERENCE_COLUMNS[1:]]
+        text += (
+            f"\n\npaired differences, method - {compared[0][VERSUS]} (negative pauc_diff, "
+            "positive gap_diff: the method is better; an interval that holds 0 decides nothing)"
+            f"\n{format_table(compared, columns)}"
+        )
+    return text
+
+
+def format_table(table: list[dict[str, object]], header: list[str] | None = None) -> str:
+    header = header or list(table[0])
     cells = [[_cell(row[column]) for column in header] for row in table]
     widths = [max(len(text) for text in column) for column in zip(header, *cells, strict=True)]
     lines = [header, *cells]
@@ -85,6 +156,8 @@ def format_table(table: list[dict[str, object]]) -> str:
 
 
 def _cell(value: object) -> str:
+    if value is None:
+        return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

@@ -63,6 +63,21 @@ def identity_samples(
     return samples
 
 
+def root_samples(
+    roots: Sequence[Path], min_images: int, limit_ids: int | None, max_images: int | None = None
+) -> list[Sample]:
+    """`identity_samples` of each root in turn (`limit_ids` per root). With several roots an
+    identity is named by its root's position too (`2:NAME` under the second), so that folders
+    of one name under two roots are two people, and no root's identities meet another's."""
+    if len(roots) == 1:
+        return identity_samples(roots[0], min_images, limit_ids, max_images)
+    return [
+        Sample(sample.path, f"{position}:{sample.identity}")
+        for position, root in enumerate(roots, start=1)
+        for sample in identity_samples(root, min_images, limit_ids, max_images)
+    ]
+
+
 def pair_samples(pairs: Sequence[LfwPair]) -> tuple[list[Sample], np.ndarray]:
     """Each image of `pairs` once, in order of appearance, and the pairs as rows (a, b,
     is_mated) of indices into those samples."""

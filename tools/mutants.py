@@ -52,6 +52,8 @@ T_BOOT = "tests/test_bootstrap.py"
 T_RECORD = "tests/test_model_record.py"
 RECORD = "fiqa_cli/runtime/model_record.py"
 BOOT = "fiqa_cli/evaluation/bootstrap.py"
+T_MESH = "tests/test_face_mesh.py"
+MESH = "fiqa_cli/runtime/face_mesh.py"
 
 MUTANTS = (
     Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
@@ -222,6 +224,21 @@ MUTANTS = (
     Mutant("calibration", "scale of natural logs", "fiqa_cli/runtime/calibration.py",
            "-POINTS_PER_DECADE * np.log10(fnmr)", "-POINTS_PER_DECADE * np.log(fnmr)",
            (f"{T_CAL}::test_the_scale_is_25_points_per_decade_of_fnmr",)),
+    Mutant("face_mesh", "crop turned the wrong way", MESH,
+           "angle = np.arctan2(", "angle = -np.arctan2(",
+           (f"{T_MESH}::test_rolled_photo_rolls_the_landmarks",)),
+    Mutant("face_mesh", "crop not turned", MESH,
+           "angle = np.arctan2(", "angle = 0.0 * np.arctan2(",
+           (f"{T_MESH}::test_rolled_photo_rolls_the_landmarks",)),
+    Mutant("face_mesh", "half-pixel shift of the crop", MESH,
+           "sampling[:, 2] += ", "sampling[:, 2] -= ",
+           (f"{T_MESH}::test_crop_and_its_map_back_agree",)),
+    Mutant("face_mesh", "no BGR->RGB flip", MESH,
+           "cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)", "crop",
+           (f"{T_MESH}::test_input_is_rgb",)),
+    Mutant("face_mesh", "z left in crop pixels", MESH,
+           "z = points[:, 2] * np.hypot(*to_photo[:, 0])", "z = points[:, 2]",
+           (f"{T_MESH}::test_photo_twice_the_size_gives_points_twice_as_far",)),
 )  # fmt: skip
 
 

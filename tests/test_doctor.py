@@ -91,3 +91,17 @@ def test_a_missing_yunet_file_is_a_problem(
     result = run_doctor("--model", random_onnx_model, "--device", "cpu")
     assert f"YuNet detector: missing ({missing})" in result.output
     assert result.exit_code == 1 and "YuNet model" in result.output
+
+
+def test_the_models_data_terms_are_shown(random_onnx_model: Path, tmp_path: Path) -> None:
+    from fiqa_cli.evaluation.onnx_metadata import with_metadata
+    from fiqa_cli.model_contract import META_DATA_TERMS
+
+    unrecorded = run_doctor("--model", random_onnx_model, "--device", "cpu")
+    assert "trained on: data terms not recorded" in unrecorded.output
+    terms = "CelebA: non-commercial research only"
+    model = tmp_path / "with_terms.onnx"
+    model.write_bytes(with_metadata(random_onnx_model.read_bytes(), {META_DATA_TERMS: terms}))
+    result = run_doctor("--model", model, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert f"trained on: {terms}" in result.output

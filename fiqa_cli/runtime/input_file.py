@@ -25,7 +25,11 @@ _KINDS = (
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
     (stat.S_ISSOCK, "a socket"),
 )
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
+# Windows has no O_NONBLOCK, O_CLOEXEC or O_NOCTTY (nor FIFOs that could block an open), and
+# needs O_BINARY, without which it would translate line ends in what it reads.
+_OPEN_FLAGS = os.O_RDONLY | sum(
+    getattr(os, flag, 0) for flag in ("O_NONBLOCK", "O_CLOEXEC", "O_NOCTTY", "O_BINARY")
+)
 
 
 class InputFileError(FiqaError):

@@ -8,13 +8,57 @@ rows that fails part-way is cut back off the file, so `--resume` finds only whol
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 import sys
 from collections.abc import Callable
 
 from fiqa_cli.errors import FiqaError
+
+# Windows has neither O_CLOEXEC nor fcntl; O_BINARY keeps it from writing "\r\n" for "\n".
+_OPEN_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_APPEND
+    | sum(getattr(os, flag, 0) for flag in ("O_CLOEXEC", "O_BINARY"))
+)
+# Windows locks byte ranges, and its locks are mandatory: a lock on the rows themselves would
+# stop anyone reading them during the run. One byte far beyond any real file is locked instead.
+_WINDOWS_LOCK_OFFSET = 1 << 40
+
+
+class _LockHeld(Exception):
+    """Another process holds the output's lock."""
+
+
+def _lock_exclusively(descriptor: int) -> None:
+    """Takes the output's exclusive lock without waiting, where the system has locks: flock on
+    POSIX, msvcrt.locking on Windows; both end with the process. Raises _LockHeld when another
+    process has it; a file system without locks (some network mounts) is written unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if fcntl is not None:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _LockHeld from None
+        except OSError:
+            pass
+        return
+    import msvcrt
+
+    position = os.lseek(descriptor, 0, os.SEEK_CUR)
+    os.lseek(descriptor, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+    try:
+        msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+    except PermissionError:  # EACCES: another process holds the range
+        raise _LockHeld from None
+    except OSError:
+        pass
+    finally:
+        os.lseek(descriptor, position, os.SEEK_SET)
 
 
 class OutputError(FiqaError):
@@ -28,21 +72,17 @@ class OutputFile:
     def __init__(self, path: str, append: bool):
         self.path = path
         try:
-            self._descriptor = os.open(
-                path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666
-            )
+            self._descriptor = os.open(path, _OPEN_FLAGS, 0o666)
         except OSError as error:
             raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
         try:
-            fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            _lock_exclusively(self._descriptor)
+        except _LockHeld:
             os.close(self._descriptor)
             raise OutputError(
                 f"{path} is being written by another fiqa run (it holds the file's lock); "
                 "wait for it to end or choose another --out"
             ) from None
-        except OSError:  # a file system without locks (some network mounts): write unlocked
-            pass
         self._regular = stat.S_ISREG(os.fstat(self._descriptor).st_mode)
         # Emptied only once locked, so a run refused the lock cannot wipe the holder's rows.
         if self._regular and not append:

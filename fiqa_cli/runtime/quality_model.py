@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,9 +182,16 @@ class DeviceBufferRunner:
         self._device = device
         self._device_id = device_id
         self._bound: dict[int, _Binding] = {}
+        # The bound buffers are shared: one batch at a time uses them (threads of the Python
+        # API, or several callers of one QualityModel).
+        self._lock = threading.Lock()
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Quality output (N x 1) for a float32 NCHW batch."""
+        with self._lock:
+            return self._run_bound(batch)
+
+    def _run_bound(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) not in self._bound:
             if len(self._bound) >= self._MAX_BOUND_SIZES:
                 self._bound.pop(next(iter(self._bound)))

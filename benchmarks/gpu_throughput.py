@@ -13,7 +13,8 @@ finishes (a run cut short still shows what it measured), then the whole table:
 - training: images/s of `fiqa train` (mobilefacenet, bf16 autocast on CUDA) on aligned crops;
 - NCCL: a one-process `torchrun` of `fiqa train`, and whether NCCL had to guess its GPU;
 - CPU workers: photos/s of `fiqa score --device cpu --workers W` for W = 1, 2, 4, ... up to the
-  usable CPUs.
+  usable CPUs, then with every CPU a worker and 2, 4, 8 `--inference-sessions` (issue 34: one
+  session's batch spread over 16 cores left most of them idle).
 
 On a machine without CUDA, `--device cpu` runs every section on the CPU (a dry run of the
 script; NCCL is skipped): `python benchmarks/gpu_throughput.py --device cpu --quick`.
@@ -263,6 +264,12 @@ def _cpu_workers(photos: list[Path], workers: list[int] | None) -> list[Row]:
     for count in counts:
         scored, seconds = _score(photos, "--device", "cpu", "--workers", str(count))
         setting = f"{len(photos)} photos, {count} workers of {cpus} CPUs"
+        rows.append(["CPU workers", setting, f"{len(scored) / seconds:.1f}", "photos/s"])
+    # Inference with all the workers: one session over every core, or several side by side.
+    for sessions in (s for s in (2, 4, 8) if s <= cpus):
+        options = ("--workers", str(cpus), "--inference-sessions", str(sessions))
+        scored, seconds = _score(photos, "--device", "cpu", *options)
+        setting = f"{len(photos)} photos, {cpus} workers, {sessions} inference sessions"
         rows.append(["CPU workers", setting, f"{len(scored) / seconds:.1f}", "photos/s"])
     return rows
 

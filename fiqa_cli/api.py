@@ -96,6 +96,7 @@ class Scorer:
         profile: str | None = None,
         batch_size: int | None = None,
         workers: int = 1,
+        inference_sessions: int = 1,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         cuda_options: Mapping[str, str] | None = None,
     ) -> None:
@@ -104,7 +105,8 @@ class Scorer:
         crops). `device`: auto, cpu or cuda. `faces`: largest, central or all, as `fiqa score
         --faces`. `measures` adds the component measures, `profile` (icao, capture, or a TOML
         file) a verdict and its reasons, as `--measures` and `--profile` do. `workers` threads
-        decode, detect and align ahead of inference within one call of several inputs."""
+        decode, detect and align ahead of inference within one call of several inputs, and
+        `inference_sessions` sessions of the model score their batches side by side."""
         self._profile: Profile | None = load_profile(profile) if profile else None
         named = named_model_path(str(model))
         scoring = build_scoring(
@@ -116,12 +118,13 @@ class Scorer:
             workers=workers,
             cuda_options=dict(cuda_options or {}),
             notice=logger.info,
+            inference_sessions=inference_sessions,
         )
         if self._profile is not None:
             check_calibration(self._profile, scoring.model.calibration, scoring.model.path)
         self.model_path = scoring.model.path
         self._pipeline = Pipeline(
-            scoring.model,
+            scoring.sessions,
             scoring.detector,
             faces=faces,
             batch_size=scoring.batch_size,

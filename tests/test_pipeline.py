@@ -80,3 +80,40 @@ def test_workers_read_a_bounded_number_of_inputs_ahead(
     assert pulled <= 2 * batch_size + workers + 1 < len(crop_items)
     rows.close()  # a consumer that stops early shuts the pool down instead of hanging
     assert pulled < len(crop_items)
+
+
+class CountingModel(QualityModel):
+    """A real session that counts the crops it scored and the threads that ran it."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.crops = 0
+        self.threads: set[str] = set()
+
+    def predict_batched(self, crops_bgr: list[np.ndarray], batch_size: int) -> np.ndarray:
+        self.crops += len(crops_bgr)
+        self.threads.add(threading.current_thread().name)
+        return super().predict_batched(crops_bgr, batch_size)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_sessions_side_by_side_give_the_rows_of_one_session(
+    random_onnx_model: Path, crop_items: list[InputItem], workers: int
+) -> None:
+    alone = list(_scorer(random_onnx_model, 1, 4).score(crop_items, answer_each=False))
+    sessions = [CountingModel(random_onnx_model, [CPU], shared_cpu_options(1)) for _ in range(3)]
+    scorer = Scorer(sessions, None, batch_size=4, workers=workers)
+    side_by_side = list(scorer.score(crop_items, answer_each=False))
+    assert [[row.path for row in rows] for rows in side_by_side] == [
+        [row.path for row in rows] for rows in alone
+    ]
+    for first, second in zip(alone, side_by_side, strict=True):
+        assert [(row.status, row.message) for row in first] == [
+            (row.status, row.message) for row in second
+        ]
+        if first[0].status == OK:
+            assert second[0].quality == pytest.approx(first[0].quality, rel=1e-4, abs=1e-4)
+    # Every session took batches, in the pool's threads; together they scored every crop once.
+    assert all(session.crops > 0 for session in sessions)
+    assert sum(session.crops for session in sessions) == 40
+    assert all(name.startswith("fiqa-infer") for s in sessions for name in s.threads)

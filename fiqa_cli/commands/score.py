@@ -88,6 +88,16 @@ def _provider_options_option(provider: str, help: str):
     help="Threads that decode, detect and align ahead of inference [default: one per CPU; "
     "with '-' inputs are scored one at a time].",
 )
+@click.option(
+    "--inference-sessions",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    envvar="FIQA_INFERENCE_SESSIONS",
+    help="Sessions of the quality model scoring batches side by side, each on an equal share "
+    "of the CPUs; on many cores more than one can pay (benchmarks/gpu_throughput.py measures "
+    "it).",
+)
 @device_option(
     "auto: CUDA when usable, else CPU (said once on stderr). tensorrt: the quality model on "
     "TensorRT, engines cached under ~/.cache/fiqa/tensorrt; detection on CUDA.",
@@ -155,6 +165,7 @@ def score(
     faces: str,
     batch_size: int | None,
     workers: int | None,
+    inference_sessions: int,
     device: str,
     cuda_options: dict[str, str],
     tensorrt_options: dict[str, str],
@@ -202,6 +213,7 @@ def score(
         cuda_options=cuda_options,
         tensorrt_options=tensorrt_options,
         notice=notice,
+        inference_sessions=inference_sessions,
     )
     if judge is not None:
         check_calibration(judge, scoring.model.calibration, scoring.model.path)
@@ -216,7 +228,7 @@ def score(
         except OSError as error:
             raise click.ClickException(f"cannot create {save_crops}: {error.strerror}") from None
     scorer = Scorer(
-        scoring.model,
+        scoring.sessions,
         scoring.detector,
         faces=faces,
         batch_size=scoring.batch_size,

@@ -21,6 +21,7 @@ from fiqa_cli.runtime.providers import (
     select_providers,
     shared_cpu_options,
     tensorrt_defaults,
+    usable_cpus,
 )
 from fiqa_cli.runtime.quality_model import QualityModel
 
@@ -32,6 +33,8 @@ class Scoring:
     model: QualityModel
     detector: Detector | None
     batch_size: int
+    # Every session of the quality model, `model` first: what the pipeline scores with.
+    sessions: tuple[QualityModel, ...]
 
 
 def quality_model_path(model: Path | None) -> Path:
@@ -60,10 +63,15 @@ def build_scoring(
     cuda_options: dict[str, str] | None = None,
     tensorrt_options: dict[str, str] | None = None,
     notice: Callable[[str], None] = lambda message: None,
+    inference_sessions: int = 1,
 ) -> Scoring:
     """The model and detector for `device` (auto|cpu|cuda|tensorrt), threaded for `workers`
     decode/detect threads beside inference; `notice` hears a CPU fallback and what `auto`
-    chose. Unset `batch_size` means CPU_BATCH_SIZE or CUDA_BATCH_SIZE by where the model runs."""
+    chose. Unset `batch_size` means CPU_BATCH_SIZE or CUDA_BATCH_SIZE by where the model runs.
+    `inference_sessions` sessions of the quality model score batches side by side, each with
+    an equal share of the CPUs' intra-op threads."""
+    if inference_sessions < 1:
+        raise ValueError(f"inference_sessions must be at least 1, not {inference_sessions}")
     tensorrt_options = dict(tensorrt_options or {})
     if device == TENSORRT_DEVICE:
         # TensorRT's shape profile is fixed when the session starts, so the batch size is too.
@@ -75,9 +83,16 @@ def build_scoring(
     providers = select_providers(device, cuda_options, tensorrt_options)
     # Decode/detect workers run beside inference: no session may spin on idle cores.
     shared = workers > 1
-    quality_model = QualityModel(
-        quality_model_path(model), providers, shared_cpu_options() if shared else None
+    threads = None if inference_sessions == 1 else max(1, usable_cpus() // inference_sessions)
+    sessions = tuple(
+        QualityModel(
+            quality_model_path(model),
+            providers,
+            shared_cpu_options(threads) if shared or threads else None,
+        )
+        for _ in range(inference_sessions)
     )
+    quality_model = sessions[0]
     cpu_notice = fallback_notice(device, quality_model.active_providers)
     # Each worker's detector call gets one core: MTCNN's many small operators and SCRFD's
     # pre/post-processing use a core each far better than one call spread over all cores.
@@ -92,7 +107,7 @@ def build_scoring(
     if batch_size is None:
         on_cuda = CUDA in quality_model.active_providers
         batch_size = CUDA_BATCH_SIZE if on_cuda else CPU_BATCH_SIZE
-    return Scoring(quality_model, face_detector, batch_size)
+    return Scoring(quality_model, face_detector, batch_size, sessions)
 
 
 def build_detector(

@@ -4,14 +4,17 @@ Rows come out per input and in input order; crops of consecutive inputs share in
 batches unless every input must be answered as soon as it arrives (stdin mode). With several
 workers, decode, detect and align run in a thread pool a bounded number of inputs ahead of
 inference, so the next batch is being prepared while the current one is scored (onnxruntime and
-OpenCV release the GIL while they compute).
+OpenCV release the GIL while they compute). With several sessions of the quality model, batches
+are scored side by side, one per session: on many cores one session's batch, spread over all of
+them, leaves most idle (issue 34: 16 cores scored barely faster than 2).
 """
 
 from __future__ import annotations
 
 import math
+import queue
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,7 +54,7 @@ _Prepared = tuple[str, list[_Slot]]  # an input's path and what it yielded
 class Scorer:
     def __init__(
         self,
-        model: QualityModel,
+        model: QualityModel | Sequence[QualityModel],
         detector: Detector | None,
         *,
         faces: str = LARGEST_FACE,
@@ -62,13 +65,18 @@ class Scorer:
         measures: bool = False,
         warn: Callable[[str], None] = lambda message: None,
     ):
-        """`faces`: largest, central or all (`fiqa_cli.runtime.face_choice`).
+        """`model`: the quality model, or several sessions of it that score batches side by
+        side (the first one's calibration is used). `faces`: largest, central or all
+        (`fiqa_cli.runtime.face_choice`).
         `workers` threads decode, detect and align; 1 does it all in the caller's thread.
         Detector sessions shared by several workers should have one intra-op thread each.
         `measures` adds each face's component measures (`fiqa_cli.runtime.measures`) to its row."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
-        self._model = model
+        self._sessions = [model] if isinstance(model, QualityModel) else list(model)
+        if not self._sessions:
+            raise ValueError("at least one quality model session is needed")
+        self._model = self._sessions[0]
         self._detector = detector
         self._faces = faces
         self._batch_size = batch_size
@@ -119,6 +127,18 @@ class Scorer:
     def _score_prepared(
         self, prepared: Iterable[_Prepared], answer_each: bool
     ) -> Iterator[list[Row]]:
+        groups = self._groups(prepared, answer_each)
+        if answer_each or len(self._sessions) == 1:
+            for group in groups:
+                yield from self._finish(group, self._model)
+            return
+        yield from self._finished_side_by_side(groups)
+
+    def _groups(
+        self, prepared: Iterable[_Prepared], answer_each: bool
+    ) -> Iterator[list[_Prepared]]:
+        """Consecutive inputs whose crops fill one inference batch (one input each when every
+        input is answered at once)."""
         pending: list[_Prepared] = []
         waiting_crops = 0
         for path, slots in prepared:
@@ -127,9 +147,36 @@ class Scorer:
             # Inputs without a face add no crops; a long run of them is written out too.
             full = waiting_crops >= self._batch_size or len(pending) >= 4 * self._batch_size
             if answer_each or full:
-                yield from self._finish(pending)
+                yield pending
                 pending, waiting_crops = [], 0
-        yield from self._finish(pending)
+        if pending:
+            yield pending
+
+    def _finished_side_by_side(self, groups: Iterable[list[_Prepared]]) -> Iterator[list[Row]]:
+        """Each group scored by whichever session is free, rows still in input order; at most
+        one group per session waits, which bounds the crops held."""
+        free: queue.SimpleQueue[QualityModel] = queue.SimpleQueue()
+        for session in self._sessions:
+            free.put(session)
+
+        def finish(group: list[_Prepared]) -> list[list[Row]]:
+            session = free.get()
+            try:
+                return list(self._finish(group, session))
+            finally:
+                free.put(session)
+
+        pool = ThreadPoolExecutor(len(self._sessions), thread_name_prefix="fiqa-infer")
+        futures: deque[Future[list[list[Row]]]] = deque()
+        try:
+            for group in groups:
+                futures.append(pool.submit(finish, group))
+                if len(futures) > len(self._sessions):
+                    yield from futures.popleft().result()
+            while futures:
+                yield from futures.popleft().result()
+        finally:
+            pool.shutdown(cancel_futures=True)
 
     def _prepare(self, item: InputItem) -> _Prepared:
         return item.path, self._slots(item)
@@ -207,9 +254,9 @@ class Scorer:
             return replace(slot, message="; ".join(filter(None, (slot.message, str(error)))))
         return slot
 
-    def _finish(self, pending: list[_Prepared]) -> Iterator[list[Row]]:
+    def _finish(self, pending: list[_Prepared], session: QualityModel) -> Iterator[list[Row]]:
         crops = [slot.crop for _, slots in pending for slot in slots if isinstance(slot, _FaceCrop)]
-        scores = iter(self._model.predict_batched(crops, self._batch_size).tolist())
+        scores = iter(session.predict_batched(crops, self._batch_size).tolist())
         for path, slots in pending:
             yield [
                 slot

@@ -21,7 +21,7 @@ from ray.util.client import ray as ray_client
 
 from fiqa_cli.choices import NO_DETECTOR
 from fiqa_cli.runtime.build import build_detector
-from fiqa_cli.runtime.detect import Detector
+from fiqa_cli.runtime.detect import DETECTOR_KINDS, Detector
 from fiqa_cli.runtime.inputs import InputItem
 from fiqa_cli.runtime.pipeline import Scorer
 from fiqa_cli.runtime.providers import CPU, shared_cpu_options
@@ -53,7 +53,7 @@ class ScorerRecipe:
     wherever that node installed fiqa)."""
 
     model: bytes
-    detector: str  # scrfd, mtcnn or yunet (weights come with the package on every node), none
+    detector: str  # a name in DETECTOR_KINDS, or none
     detector_model: bytes | None
     faces: str  # largest, central or all
     batch_size: int
@@ -65,10 +65,13 @@ def scorer_recipe(
     """The recipe for the model and detector built (and so checked) on the driver; an `auto`
     detector is pinned to what it resolved to here, so that every node runs the same one."""
     name = NO_DETECTOR if detector is None else detector.name
+    # A detector whose model file the user named sends it along; the others' files come with
+    # fiqa or its packages on every node.
+    sends_file = detector is not None and DETECTOR_KINDS[name].takes_model_file
     return ScorerRecipe(
         model=model.path.read_bytes(),
         detector=name,
-        detector_model=detector.source.read_bytes() if name == "scrfd" else None,
+        detector_model=detector.source.read_bytes() if sends_file else None,
         faces=faces,
         batch_size=batch_size,
     )

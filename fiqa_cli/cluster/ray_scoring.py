@@ -1,6 +1,6 @@
 """Scoring on Ray Data: the inputs become a dataset of paths, a pool of actors each holding one
 `Scorer` turns batches of paths into `fiqa score` rows, and the rows are written as partitioned
-CSV or Parquet (one file per block).
+files (one per block) in a format of `rows.RAY_FORMATS`.
 
 Each actor takes one CPU and runs its onnxruntime sessions on one thread: Ray spreads the
 work over the cores by running one actor per core, and single-threaded sessions in each keep
@@ -26,9 +26,7 @@ from fiqa_cli.runtime.inputs import InputItem
 from fiqa_cli.runtime.pipeline import Scorer
 from fiqa_cli.runtime.providers import CPU, shared_cpu_options
 from fiqa_cli.runtime.quality_model import QualityModel
-from fiqa_cli.runtime.rows import COLUMNS, NUMBER_COLUMNS
-
-OUTPUT_FORMATS = ("csv", "parquet")
+from fiqa_cli.runtime.rows import COLUMNS, NUMBER_COLUMNS, RAY_FORMATS, ROW_FORMATS
 
 # Every block gets the same schema, so that a block whose numeric columns are all empty (a
 # batch of unreadable files) still writes typed columns and the part files read back as one.
@@ -88,8 +86,8 @@ def score_on_ray(
     """Score `items` on the connected Ray cluster and write the rows under the folder (or
     pyarrow filesystem URI) `out`, in no particular order. `actors` fixes the pool size;
     None lets it grow to one actor per CPU of the cluster."""
-    if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    if fmt not in RAY_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(RAY_FORMATS)}")
     records = [{"path": item.path, "problem": item.problem} for item in items]
     if ray_client.is_connected():
         # Ray Data cannot execute in a Ray Client (ray://) driver, which has no core worker:
@@ -120,10 +118,7 @@ def _score_records(
         batch_size=recipe.batch_size,
         batch_format="pyarrow",
     )
-    if fmt == "csv":
-        rows.write_csv(out)
-    else:
-        rows.write_parquet(out)
+    getattr(rows, ROW_FORMATS[fmt].ray_write)(out)
 
 
 def _cluster_cpus() -> int:

@@ -43,6 +43,7 @@ from fiqa_cli.runtime.rows import (
     FORMATS,
     MEASURE_COLUMNS,
     OK,
+    ROW_FORMATS,
     VERDICT_COLUMNS,
     Row,
     RowWriter,
@@ -169,6 +170,8 @@ def score(
     if inputs.count(STDIN) > 1:
         raise click.UsageError("'-' (stdin) may be given only once")
     fmt = format_for(out, fmt)
+    if resume and not ROW_FORMATS[fmt].appends_rows:
+        raise click.UsageError(f"--resume needs a format that rows can be appended to, not {fmt}")
     stdin = stdin_bytes(inputs)
     judge = profile_from_options(profile, requirements)
 

@@ -7,7 +7,7 @@ failing face is given follow from it) and its function in `measures.py`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 NOT_ASSESSED = -1
 
@@ -19,60 +19,62 @@ PLAIN, PIXELS, DEGREES, PERCENT = "plain", "pixels", "degrees", "percent"
 class MeasureKind:
     name: str  # the column of its native value; its 0-100 score is name_100
     unit: str  # of the native value
-    # Needs the face's place in the photo: not assessed with --detector none.
-    geometric: bool
-    # The native value is not OFIQ's (docs/measures.md says why for each).
-    estimated: bool
-    # A requirement's reason for a value too low and one too high ({v} the value), either
-    # empty where a measure fails one way only.
-    too_low: str
-    too_high: str
+    _: KW_ONLY
     # The reason for a score below a requirement.
     low_score: str
+    # A requirement's reason for a value too low and one too high ({v} the value); a measure
+    # that fails one way only has one.
+    too_low: str = ""
+    too_high: str = ""
+    # Needs the face's place in the photo: not assessed with --detector none.
+    geometric: bool = False
+    # The native value is not OFIQ's (docs/measures.md says why for each).
+    estimated: bool = False
     shown_as: str = PLAIN  # PIXELS, DEGREES (symmetric limits as "at most") or PERCENT
 
 
 # The order of the output columns.
 MEASURES = (
-    MeasureKind("inter_eye_distance", "px", True, False,
-                "eyes {v} px apart", "eyes {v} px apart", "face too small", PIXELS),
-    MeasureKind("head_roll", "deg", True, False,
-                "head tilted {v}°", "head tilted {v}°", "head tilted", DEGREES),
-    MeasureKind("head_yaw", "deg", True, True,
-                "head turned {v}° sideways", "head turned {v}° sideways",
-                "head turned sideways", DEGREES),
-    MeasureKind("head_pitch", "deg", True, True,
-                "head tipped {v}° down", "head tipped {v}° up", "head tipped up or down",
-                DEGREES),
-    MeasureKind("single_face", "ratio", True, False,
-                "", "second face in the photo", "second face in the photo"),
-    MeasureKind("leftward_crop", "IED", True, False,
-                "face too near the right edge", "", "face too near the right edge"),
-    MeasureKind("rightward_crop", "IED", True, False,
-                "face too near the left edge", "", "face too near the left edge"),
-    MeasureKind("margin_above", "T", True, True,
-                "too little room above the eyes", "", "too little room above the eyes"),
-    MeasureKind("margin_below", "T", True, True,
-                "too little room below the eyes", "", "too little room below the eyes"),
-    MeasureKind("head_size", "T/H", True, True,
-                "face too small in the photo", "face too large in the photo",
-                "face the wrong size in the photo"),
-    MeasureKind("face_centre", "W", True, True,
-                "face left of centre", "face right of centre", "face off centre", PERCENT),
-    MeasureKind("luminance_mean", "0-1", False, True,
-                "too dark", "too bright", "too dark or too bright"),
-    MeasureKind("under_exposure", "fraction", False, True,
-                "", "too dark ({v} of the face near black)", "too dark", PERCENT),
-    MeasureKind("over_exposure", "fraction", False, True,
-                "", "too bright ({v} of the face blown out)", "too bright", PERCENT),
-    MeasureKind("dynamic_range", "bits", False, True,
-                "too little contrast on the face", "", "too little contrast on the face"),
-    MeasureKind("illumination_uniformity", "0-1", False, False,
-                "uneven light on the face", "", "uneven light on the face"),
-    MeasureKind("natural_colour", "Lab", False, False,
-                "", "unnatural face colour", "unnatural face colour"),
-    MeasureKind("sharpness", "ratio", False, True,
-                "photo blurred", "", "photo blurred"),
+    MeasureKind("inter_eye_distance", "px", geometric=True, shown_as=PIXELS,
+        too_low="eyes {v} px apart", too_high="eyes {v} px apart", low_score="face too small"),
+    MeasureKind("head_roll", "deg", geometric=True, shown_as=DEGREES,
+        too_low="head tilted {v}°", too_high="head tilted {v}°", low_score="head tilted"),
+    MeasureKind("head_yaw", "deg", geometric=True, estimated=True, shown_as=DEGREES,
+        too_low="head turned {v}° sideways", too_high="head turned {v}° sideways",
+        low_score="head turned sideways"),
+    MeasureKind("head_pitch", "deg", geometric=True, estimated=True, shown_as=DEGREES,
+        too_low="head tipped {v}° down", too_high="head tipped {v}° up",
+        low_score="head tipped up or down"),
+    MeasureKind("single_face", "ratio", geometric=True,
+        too_high="second face in the photo", low_score="second face in the photo"),
+    MeasureKind("leftward_crop", "IED", geometric=True,
+        too_low="face too near the right edge", low_score="face too near the right edge"),
+    MeasureKind("rightward_crop", "IED", geometric=True,
+        too_low="face too near the left edge", low_score="face too near the left edge"),
+    MeasureKind("margin_above", "T", geometric=True, estimated=True,
+        too_low="too little room above the eyes", low_score="too little room above the eyes"),
+    MeasureKind("margin_below", "T", geometric=True, estimated=True,
+        too_low="too little room below the eyes", low_score="too little room below the eyes"),
+    MeasureKind("head_size", "T/H", geometric=True, estimated=True,
+        too_low="face too small in the photo", too_high="face too large in the photo",
+        low_score="face the wrong size in the photo"),
+    MeasureKind("face_centre", "W", geometric=True, estimated=True, shown_as=PERCENT,
+        too_low="face left of centre", too_high="face right of centre",
+        low_score="face off centre"),
+    MeasureKind("luminance_mean", "0-1", estimated=True,
+        too_low="too dark", too_high="too bright", low_score="too dark or too bright"),
+    MeasureKind("under_exposure", "fraction", estimated=True, shown_as=PERCENT,
+        too_high="too dark ({v} of the face near black)", low_score="too dark"),
+    MeasureKind("over_exposure", "fraction", estimated=True, shown_as=PERCENT,
+        too_high="too bright ({v} of the face blown out)", low_score="too bright"),
+    MeasureKind("dynamic_range", "bits", estimated=True,
+        too_low="too little contrast on the face", low_score="too little contrast on the face"),
+    MeasureKind("illumination_uniformity", "0-1",
+        too_low="uneven light on the face", low_score="uneven light on the face"),
+    MeasureKind("natural_colour", "Lab",
+        too_high="unnatural face colour", low_score="unnatural face colour"),
+    MeasureKind("sharpness", "ratio", estimated=True,
+        too_low="photo blurred", low_score="photo blurred"),
 )  # fmt: skip
 MEASURE_KINDS = {kind.name: kind for kind in MEASURES}
 MEASURE_NAMES = tuple(MEASURE_KINDS)

@@ -47,6 +47,7 @@ T_CHOICE = "tests/test_face_choice.py"
 T_SCORE = "tests/test_score_cli.py"
 T_TRAIN = "tests/test_train.py"
 T_CAL = "tests/test_calibration.py"
+T_BASE = "tests/test_baselines.py"
 CAL_FIT = "fiqa_cli/evaluation/calibration_fit.py"
 
 MUTANTS = (
@@ -135,6 +136,17 @@ MUTANTS = (
     Mutant("face choice", "width and height swapped", "fiqa_cli/runtime/face_choice.py",
            "height, width = image_size", "width, height = image_size",
            (f"{T_CHOICE}::test_central_is_the_face_nearest_the_image_centre",)),
+    Mutant("face choice", "distance |dx| + |dy|", "fiqa_cli/runtime/face_choice.py",
+           "np.hypot(centres[:, 0] - width / 2, centres[:, 1] - height / 2)",
+           "np.abs(centres[:, 0] - width / 2) + np.abs(centres[:, 1] - height / 2)",
+           (f"{T_CHOICE}::test_central_distance_is_euclidean",)),
+    Mutant("baselines", "exposure prefers extremes", "fiqa_cli/evaluation/baselines.py",
+           "-abs(_grey(crop).mean() - _MID_GREY)", "abs(_grey(crop).mean() - _MID_GREY)",
+           (f"{T_BASE}::test_exposure_prefers_mid_grey_to_either_extreme",)),
+    Mutant("baselines", "oracle counts one side of a pair", "fiqa_cli/evaluation/baselines.py",
+           "np.bincount(mated_a, mated_scores, count) + np.bincount(mated_b, mated_scores, count)",
+           "np.bincount(mated_a, mated_scores, count)",
+           (f"{T_BASE}::test_oracle_is_the_mean_similarity_to_a_sample_s_mates",)),
     Mutant("rows/resume", "cut-off last line kept", "fiqa_cli/runtime/rows.py",
            'complete = data.rfind(b"\\n") + 1', "complete = len(data)",
            (f"{T_SCORE}::test_resume_after_a_killed_run",

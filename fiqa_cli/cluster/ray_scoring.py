@@ -20,11 +20,11 @@ import ray
 from ray.util.client import ray as ray_client
 
 from fiqa_cli.choices import NO_DETECTOR
-from fiqa_cli.runtime.build import build_detector
+from fiqa_cli.runtime.build import build_detector, build_quality_model
 from fiqa_cli.runtime.detect import DETECTOR_KINDS, Detector
 from fiqa_cli.runtime.inputs import InputItem
 from fiqa_cli.runtime.pipeline import Scorer
-from fiqa_cli.runtime.providers import CPU, shared_cpu_options
+from fiqa_cli.runtime.providers import CPU
 from fiqa_cli.runtime.quality_model import QualityModel
 from fiqa_cli.runtime.rows import COLUMNS, NUMBER_COLUMNS, RAY_FORMATS, ROW_FORMATS
 
@@ -159,6 +159,6 @@ def _build_scorer(recipe: ScorerRecipe) -> Scorer:
         if recipe.detector_model is not None:
             detector_path = Path(folder) / "detector.onnx"
             detector_path.write_bytes(recipe.detector_model)
-        model = QualityModel(model_path, [CPU], shared_cpu_options(threads=_CPUS_PER_ACTOR))
+        model = build_quality_model(model_path, [CPU], shared=True, threads=_CPUS_PER_ACTOR)
         detector = build_detector(recipe.detector, detector_path, threads=_CPUS_PER_ACTOR)
     return Scorer(model, detector, faces=recipe.faces, batch_size=recipe.batch_size)

@@ -22,18 +22,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fiqa_cli.commands.labelled_photos import (
-    PhotoOptions,
-    labelled_photo_options,
-    labelled_photos,
-)
-from fiqa_cli.commands.options import FiqaCommand
+from fiqa_cli.commands.options import FiqaCommand, labelled_photo_options
 from fiqa_cli.errors import FiqaError
 
 if TYPE_CHECKING:
     import numpy as np
 
     from fiqa_cli.evaluation.edc import Comparisons
+    from fiqa_cli.evaluation.labelled_photos import PhotoOptions
     from fiqa_cli.evaluation.samples import EvaluationSet
     from fiqa_cli.evaluation.score_join import ScoredFace
 
@@ -118,6 +114,7 @@ def evaluate(
     """
     # Imported here so that `fiqa evaluate --help` loads neither onnxruntime nor OpenCV.
     from fiqa_cli.evaluation.baselines import baseline_qualities
+    from fiqa_cli.evaluation.labelled_photos import labelled_photos
     from fiqa_cli.evaluation.plot import plot_edc
     from fiqa_cli.evaluation.results import edc_results, format_table, result_table, write_results
     from fiqa_cli.evaluation.score_join import read_scored_faces

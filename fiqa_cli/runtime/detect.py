@@ -30,7 +30,7 @@ DETECTION_MAX_SIDE = 1280
 _SCRFD_NAME_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
 # What `auto` takes without a local SCRFD model (research-only licence, so never shipped):
 # `yunet` passed all of issue 21's tests (landmarks, close-ups, detection rate, and the held-out
-# evaluation within the bootstrap's sampling noise; README, YuNet). MTCNN only stands in when
+# evaluation within the bootstrap's sampling noise; docs/detectors.md). MTCNN only stands in when
 # an installation lacks the shipped YuNet file.
 AUTO_FALLBACK = "yunet"
 AUTO_LAST_RESORT = "mtcnn"

@@ -31,6 +31,11 @@ class MeasureKind:
     # The native value is not OFIQ's (docs/measures.md says why for each).
     estimated: bool = False
     shown_as: str = PLAIN  # PIXELS, DEGREES (symmetric limits as "at most") or PERCENT
+    # False where the reason alone says it all (no value and bound in brackets).
+    reason_shows_value: bool = True
+    # Where a score falls away on both sides of a native value (too dark and too bright both
+    # score low): that value; a low score then gets the reason of its side, too_low or too_high.
+    score_sides_at: float | None = None
 
 
 # The order of the output columns.
@@ -45,7 +50,7 @@ MEASURES = (
     MeasureKind("head_pitch", "deg", geometric=True, estimated=True, shown_as=DEGREES,
         too_low="head tipped {v}° down", too_high="head tipped {v}° up",
         low_score="head tipped up or down"),
-    MeasureKind("single_face", "ratio", geometric=True,
+    MeasureKind("single_face", "ratio", geometric=True, reason_shows_value=False,
         too_high="second face in the photo", low_score="second face in the photo"),
     MeasureKind("leftward_crop", "IED", geometric=True,
         too_low="face too near the right edge", low_score="face too near the right edge"),
@@ -61,7 +66,7 @@ MEASURES = (
     MeasureKind("face_centre", "W", geometric=True, estimated=True, shown_as=PERCENT,
         too_low="face left of centre", too_high="face right of centre",
         low_score="face off centre"),
-    MeasureKind("luminance_mean", "0-1", estimated=True,
+    MeasureKind("luminance_mean", "0-1", estimated=True, score_sides_at=0.5,
         too_low="too dark", too_high="too bright", low_score="too dark or too bright"),
     MeasureKind("under_exposure", "fraction", estimated=True, shown_as=PERCENT,
         too_high="too dark ({v} of the face near black)", low_score="too dark"),

@@ -198,15 +198,15 @@ def _unmet(requirement: Requirement, row: Row) -> str | None:
     kind = MEASURE_KINDS[name]
     if is_score:
         saying = kind.low_score
-        if name == "luminance_mean" and measure.value is not None:  # a score low either way
-            saying = "too dark" if measure.value < 0.5 else "too bright"
+        if kind.score_sides_at is not None and measure.value is not None:
+            saying = kind.too_low if measure.value < kind.score_sides_at else kind.too_high
         return f"{saying}: score {value} ({_bound_text(requirement, '')})"
     too_low = requirement.min is not None and value < requirement.min
     symmetric = requirement.min is not None and requirement.min == -(requirement.max or 0) != 0
     shown = abs(value) if symmetric and kind.shown_as == DEGREES else value
     saying = (kind.too_low if too_low else kind.too_high) or kind.too_high or kind.too_low
     bound = _bound_text(requirement, _UNITS.get(kind.shown_as, ""), kind.shown_as)
-    if name == "single_face":
+    if not kind.reason_shows_value:
         return saying
     if "{v}" not in saying:  # the value goes in the brackets
         bound = f"{_shown(kind.shown_as, shown)}; {bound}"

@@ -22,15 +22,14 @@ import numpy as np
 from common import add_shared_argument, print_table
 
 from fiqa_cli.choices import CENTRAL_FACE, CPU
-from fiqa_cli.commands.labelled_photos import LabelledPhotos, PhotoOptions, labelled_photos
 from fiqa_cli.evaluation.bootstrap import (
     IdentityResampler,
     draw_identities,
     identity_indices,
     interval,
 )
-from fiqa_cli.paths import default_model_path
-from fiqa_cli.runtime.quality_model import QualityModel
+from fiqa_cli.evaluation.labelled_photos import LabelledPhotos, PhotoOptions, labelled_photos
+from fiqa_cli.runtime.build import build_quality_model
 
 DETECTORS = ("mtcnn", "yunet")
 FMRS = (1e-3, 1e-4)
@@ -54,7 +53,7 @@ def measured(
         max_fmr=max(FMRS),
         progress=lambda message: print(f"{detector}: {message}", file=sys.stderr),
     )
-    model = QualityModel(default_model_path(), [CPU])
+    model = build_quality_model(None, [CPU])
     crops = list(photos.evaluation_set.crops)
     qualities = model.predict_batched(crops, 32)
     return photos, qualities

@@ -238,9 +238,23 @@ def append_log(run_dir: Path, record: dict) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def train(config: TrainConfig) -> nn.Module:
-    """Train as `config` says; returns the trained backbone (this process's replica)."""
-    # -- processes: torchrun sets RANK/LOCAL_RANK/WORLD_SIZE; without them, a single process
+@dataclasses.dataclass(frozen=True)
+class Processes:
+    """This process's place in the run: torchrun sets RANK/LOCAL_RANK/WORLD_SIZE; without
+    them, a single process."""
+
+    distributed: bool
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def start_processes() -> Processes:
     distributed = "RANK" in os.environ
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if torch.cuda.is_available():
@@ -260,14 +274,26 @@ def train(config: TrainConfig) -> nn.Module:
         )
     rank = dist.get_rank() if distributed else 0
     world_size = dist.get_world_size() if distributed else 1
-    is_main = rank == 0
-    config.out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)  # same initial weights on every rank
+    return Processes(distributed, rank, world_size, local_rank, device)
 
-    # -- data: rank 0 aligns raw photos first, the other ranks then read its cache
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    dataset: object  # ((input, degraded[, CR target]), label) items
+    validation: PairVerification | None  # the main process's, with --val-pairs
+    sampler: DistributedSampler
+    steps_per_epoch: int
+    total_steps: int
+    stop_step: int  # total_steps, or --max-steps when fewer
+
+
+def load_data(config: TrainConfig, processes: Processes) -> Data:
+    """The samples, this process's shard of each epoch and the run's length in steps. Rank 0
+    aligns raw photos first; the other ranks then read its cache."""
     crop_cache = AlignedCropCache(
         config.out / "aligned-crops", config.detector, config.detector_model, config.faces
     )
+    distributed, is_main = processes.distributed, processes.is_main
     if distributed and not is_main:
         dist.barrier()
     dataset = load_dataset(config, crop_cache)
@@ -278,7 +304,9 @@ def train(config: TrainConfig) -> nn.Module:
     )
     if distributed and is_main:
         dist.barrier()
-    sampler = DistributedSampler(dataset, world_size, rank, shuffle=True, seed=config.seed)
+    sampler = DistributedSampler(
+        dataset, processes.world_size, processes.rank, shuffle=True, seed=config.seed
+    )
     steps_per_epoch = len(sampler) // config.batch_size
     if steps_per_epoch == 0:
         raise TrainingError(
@@ -286,23 +314,41 @@ def train(config: TrainConfig) -> nn.Module:
         )
     total_steps = steps_per_epoch * config.epochs
     stop_step = min(total_steps, config.max_steps or total_steps)
+    return Data(dataset, validation, sampler, steps_per_epoch, total_steps, stop_step)
 
-    # -- model and loss
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """The backbone and loss, and what steps them: optimiser, schedule, mixed precision."""
+
+    backbone: nn.Module
+    loss: CRFIQALoss
+    model: BackboneWithLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    amp_dtype: torch.dtype
+    total_batch: int  # images per optimiser step over all processes
+
+
+def build_model(config: TrainConfig, data: Data, processes: Processes) -> Model:
+    """Model and loss; SGD with a per-step schedule (stepped once per optimiser step)."""
     backbone = create_backbone(
         config.arch, dropout=config.dropout, embedding_size=config.embedding_size
     )
     loss = CRFIQALoss(
         config.embedding_size,
-        dataset.num_classes,
+        data.dataset.num_classes,
         scale=config.scale,
         margin=config.margin,
         quality_weight=config.quality_weight,
         cr_formula=config.cr_formula,
     )
+    device = processes.device
     model = BackboneWithLoss(backbone, loss).to(device).train()
 
-    # -- optimiser and schedule (stepped once per optimiser step)
-    total_batch = config.batch_size * world_size
+    total_batch = config.batch_size * processes.world_size
     lr = config.lr * total_batch / REFERENCE_BATCH
     quality_head = list(backbone.qs.parameters())
     quality_head_ids = {id(parameter) for parameter in quality_head}
@@ -313,8 +359,8 @@ def train(config: TrainConfig) -> nn.Module:
         momentum=config.momentum,
         weight_decay=config.weight_decay,
     )
-    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
-    milestone_steps = [round(fraction * total_steps) for fraction in config.lr_milestones]
+    warmup_steps = round(config.warmup_epochs * data.steps_per_epoch)
+    milestone_steps = [round(fraction * data.total_steps) for fraction in config.lr_milestones]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda step: lr_factor(step, warmup_steps=warmup_steps, milestone_steps=milestone_steps),
@@ -323,85 +369,128 @@ def train(config: TrainConfig) -> nn.Module:
     use_amp = device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
+    return Model(
+        backbone, loss, model, optimizer, scheduler, scaler, use_amp, amp_dtype, total_batch
+    )
 
-    # -- resume: weights, optimiser momentum, schedule position and step counter
-    config_record = checkpoint_config(config, dataset) | {"total_batch": total_batch}
+
+def resume_run(
+    config: TrainConfig,
+    parts: Model,
+    config_record: dict,
+    installed: dict[str, str | None],
+    processes: Processes,
+) -> tuple[int, dict[str, str | None]]:
+    """Weights, optimiser momentum, schedule position, random state and step counter from the
+    run's checkpoint, whose config must match this run's: the step to continue at, and the
+    package versions the run started with."""
     checkpoint_path = config.out / CHECKPOINT_NAME
+    if not checkpoint_path.is_file():
+        raise TrainingError(f"cannot resume: no checkpoint at {checkpoint_path}")
+    device = processes.device
+    checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    saved = checkpoint["config"]
+    # Checkpoints from before the CR teacher existed lack its keys: they trained without one.
+    saved = {"cr_teacher": None, "teacher_variants": TrainConfig.teacher_variants} | saved
+    for key in RESUME_MUST_MATCH:
+        if saved[key] != config_record[key]:
+            raise TrainingError(
+                f"cannot resume {checkpoint_path}: {key} was {saved[key]!r}, "
+                f"now {config_record[key]!r}"
+            )
+    parts.backbone.load_state_dict(checkpoint["backbone"])
+    parts.loss.head.load_state_dict(checkpoint["head"])
+    try:
+        parts.optimizer.load_state_dict(checkpoint["optimizer"])
+    except ValueError as error:  # fiqa before the quality head had its own parameter group
+        raise TrainingError(
+            f"cannot resume {checkpoint_path}: its optimiser state does not fit ({error})"
+        ) from error
+    parts.scheduler.load_state_dict(checkpoint["scheduler"])
+    parts.scaler.load_state_dict(checkpoint["grad_scaler"])
+    # Checkpoints from before the versions were recorded lack them: nothing to compare.
+    run_packages = checkpoint.get("packages", installed)
+    changed = changed_packages(run_packages, installed)
+    if changed and processes.is_main:
+        print(
+            f"warning: resuming with other package versions than the run started with: "
+            f"{', '.join(changed)}; the resumed steps need not train what an uninterrupted "
+            "run would have",
+            file=sys.stderr,
+        )
+    # Dropout and, in the main process, augmentation draw from these generators: restored,
+    # the resumed steps draw what an uninterrupted run would have drawn.
+    if "rng_state" in checkpoint:  # checkpoints written before it was saved lack it
+        torch.set_rng_state(checkpoint["rng_state"].cpu())
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(checkpoint["cuda_rng_state"].cpu(), device)
+    return checkpoint["step"], run_packages
+
+
+def checkpoint_of(
+    parts: Model,
+    step: int,
+    data: Data,
+    config_record: dict,
+    run_packages: dict[str, str | None],
+    device: torch.device,
+) -> dict:
+    """What a checkpoint holds after `step` steps (plain containers and tensors only)."""
+    return {
+        "format": FIQA_CHECKPOINT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "backbone": parts.backbone.state_dict(),
+        "head": parts.loss.head.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "grad_scaler": parts.scaler.state_dict(),
+        "step": step,
+        "epoch": step // data.steps_per_epoch,  # completed epochs
+        "rng_state": torch.get_rng_state(),
+        "cuda_rng_state": torch.cuda.get_rng_state(device)
+        if device.type == "cuda"
+        else torch.empty(0, dtype=torch.uint8),
+        "config": config_record,
+        "packages": run_packages,
+    }
+
+
+def train(config: TrainConfig) -> nn.Module:
+    """Train as `config` says; returns the trained backbone (this process's replica)."""
+    # -- processes
+    processes = start_processes()
+    device, is_main = processes.device, processes.is_main
+    config.out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)  # same initial weights on every rank
+
+    # -- data: rank 0 aligns raw photos first, the other ranks then read its cache
+    data = load_data(config, processes)
+    dataset, validation, sampler = data.dataset, data.validation, data.sampler
+    steps_per_epoch, total_steps, stop_step = data.steps_per_epoch, data.total_steps, data.stop_step
+
+    # -- model, loss, optimiser and schedule
+    parts = build_model(config, data, processes)
+    backbone = parts.backbone
+
+    # -- resume
+    config_record = checkpoint_config(config, dataset) | {"total_batch": parts.total_batch}
     installed = installed_versions(RUN_PACKAGES)
     run_packages = installed  # what the checkpoint records: the versions the run started with
     step = 0
     if config.resume:
-        if not checkpoint_path.is_file():
-            raise TrainingError(f"cannot resume: no checkpoint at {checkpoint_path}")
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        saved = checkpoint["config"]
-        # Checkpoints from before the CR teacher existed lack its keys: they trained without one.
-        saved = {"cr_teacher": None, "teacher_variants": TrainConfig.teacher_variants} | saved
-        for key in RESUME_MUST_MATCH:
-            if saved[key] != config_record[key]:
-                raise TrainingError(
-                    f"cannot resume {checkpoint_path}: {key} was {saved[key]!r}, "
-                    f"now {config_record[key]!r}"
-                )
-        backbone.load_state_dict(checkpoint["backbone"])
-        loss.head.load_state_dict(checkpoint["head"])
-        try:
-            optimizer.load_state_dict(checkpoint["optimizer"])
-        except ValueError as error:  # fiqa before the quality head had its own parameter group
-            raise TrainingError(
-                f"cannot resume {checkpoint_path}: its optimiser state does not fit ({error})"
-            ) from error
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        scaler.load_state_dict(checkpoint["grad_scaler"])
-        step = checkpoint["step"]
-        # Checkpoints from before the versions were recorded lack them: nothing to compare.
-        run_packages = checkpoint.get("packages", installed)
-        changed = changed_packages(run_packages, installed)
-        if changed and is_main:
-            print(
-                f"warning: resuming with other package versions than the run started with: "
-                f"{', '.join(changed)}; the resumed steps need not train what an uninterrupted "
-                "run would have",
-                file=sys.stderr,
-            )
-        # Dropout and, in the main process, augmentation draw from these generators: restored,
-        # the resumed steps draw what an uninterrupted run would have drawn.
-        if "rng_state" in checkpoint:  # checkpoints written before it was saved lack it
-            torch.set_rng_state(checkpoint["rng_state"].cpu())
-            if device.type == "cuda":
-                torch.cuda.set_rng_state(checkpoint["cuda_rng_state"].cpu(), device)
+        step, run_packages = resume_run(config, parts, config_record, installed, processes)
     ddp_model = (
-        DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-        if distributed
-        else model
-    )
-
-    def write_checkpoint() -> None:
-        save_checkpoint(
-            checkpoint_path,
-            {
-                "format": FIQA_CHECKPOINT_FORMAT,
-                "format_version": FORMAT_VERSION,
-                "backbone": backbone.state_dict(),
-                "head": loss.head.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "grad_scaler": scaler.state_dict(),
-                "step": step,
-                "epoch": step // steps_per_epoch,  # completed epochs
-                "rng_state": torch.get_rng_state(),
-                "cuda_rng_state": torch.cuda.get_rng_state(device)
-                if device.type == "cuda"
-                else torch.empty(0, dtype=torch.uint8),
-                "config": config_record,
-                "packages": run_packages,
-            },
+        DistributedDataParallel(
+            parts.model, device_ids=[processes.local_rank] if device.type == "cuda" else None
         )
+        if processes.distributed
+        else parts.model
+    )
 
     if is_main:
         print(
             f"training {config.arch} on {len(dataset)} images of {dataset.num_classes} identities, "
-            f"{world_size} process(es) x batch {config.batch_size}, {total_steps} steps "
+            f"{processes.world_size} process(es) x batch {config.batch_size}, {total_steps} steps "
             f"({steps_per_epoch} per epoch), starting at step {step}, on {device}",
             file=sys.stderr,
         )
@@ -434,27 +523,28 @@ def train(config: TrainConfig) -> nn.Module:
             num_workers=config.num_workers,
             pin_memory=device.type == "cuda",
             # Augmentation draws differ between epochs and ranks but repeat between runs.
-            generator=torch.Generator().manual_seed(config.seed + 1000 * epoch + rank),
+            generator=torch.Generator().manual_seed(config.seed + 1000 * epoch + processes.rank),
         )
         for (images, degraded, *teacher_target), labels in loader:
             images = images.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
             classified = None if config.classify_degraded else ~degraded.to(device)
             cr_target = teacher_target[0].to(device) if teacher_target else None
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                parts = ddp_model(images, labels, classified, cr_target)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(parts.total).backward()
-            scaler.unscale_(optimizer)
+            with torch.autocast(device.type, dtype=parts.amp_dtype, enabled=parts.use_amp):
+                loss_parts = ddp_model(images, labels, classified, cr_target)
+            parts.optimizer.zero_grad(set_to_none=True)
+            parts.scaler.scale(loss_parts.total).backward()
+            parts.scaler.unscale_(parts.optimizer)
             nn.utils.clip_grad_norm_(backbone.parameters(), config.clip_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            step_lr = scheduler.get_last_lr()[0]  # the lr this step used
-            scheduler.step()
+            parts.scaler.step(parts.optimizer)
+            parts.scaler.update()
+            step_lr = parts.scheduler.get_last_lr()[0]  # the lr this step used
+            parts.scheduler.step()
             step += 1
-            sums += torch.stack([part.detach().float() for part in parts])
+            sums += torch.stack([part.detach().float() for part in loss_parts])
             interval_steps += 1
 
+            # -- logging, evaluation and checkpoints
             if is_main and (step % config.log_every == 0 or step == stop_step):
                 elapsed = time.perf_counter() - interval_start
                 total, ce, quality, mean_cr = (sums / interval_steps).tolist()
@@ -466,7 +556,7 @@ def train(config: TrainConfig) -> nn.Module:
                     "quality_loss": quality,
                     "mean_cr": mean_cr,
                     "lr": step_lr,
-                    "images_per_s": interval_steps * total_batch / elapsed,
+                    "images_per_s": interval_steps * parts.total_batch / elapsed,
                 }
                 append_log(config.out, record)
                 print(
@@ -485,11 +575,14 @@ def train(config: TrainConfig) -> nn.Module:
                 )
                 print(f"step {step}: verification accuracy {accuracy:.4f}", file=sys.stderr)
             if is_main and (step % config.save_every == 0 or step == stop_step):
-                write_checkpoint()
+                save_checkpoint(
+                    config.out / CHECKPOINT_NAME,
+                    checkpoint_of(parts, step, data, config_record, run_packages, device),
+                )
             if step == stop_step:
                 break
 
-    if distributed:
+    if processes.distributed:
         dist.destroy_process_group()
     return backbone
 

@@ -11,12 +11,18 @@ import pytest
 from closeups import BOOTH_FRAMINGS, booth_closeup, central_face, crop_distance
 from insightface.utils import face_align
 
+from fiqa_cli.choices import AUTO_DETECTOR, DETECTORS
 from fiqa_cli.commands.samples import sample_photos
 from fiqa_cli.runtime import mtcnn
 from fiqa_cli.runtime.align import align_face
 from fiqa_cli.runtime.boxes import transform_points
 from fiqa_cli.runtime.decode import read_image
-from fiqa_cli.runtime.detect import DetectorError, create_detector, find_scrfd_model
+from fiqa_cli.runtime.detect import (
+    DETECTOR_KINDS,
+    DetectorError,
+    create_detector,
+    find_scrfd_model,
+)
 from fiqa_cli.runtime.mtcnn import find_weights_dir
 
 CLOSEUP_COUNT = 50
@@ -28,10 +34,23 @@ def scrfd_model(shared_dir: Path) -> Path:
     return shared_dir / "models" / "scrfd_500m_bnkps.onnx"
 
 
-@pytest.fixture(scope="module", params=["mtcnn", "scrfd", "yunet"])
+@pytest.fixture(scope="module", params=sorted(DETECTOR_KINDS))
 def detector(request: pytest.FixtureRequest, scrfd_model: Path):
-    model = scrfd_model if request.param == "scrfd" else None
+    # SCRFD is the one kind that takes a model file (test_detector_table_is_the_choices).
+    model = scrfd_model if DETECTOR_KINDS[request.param].takes_model_file else None
     return create_detector(request.param, model)
+
+
+def test_detector_table_is_the_choices(scrfd_model: Path) -> None:
+    """`--detector`'s choices (OpenCV-free, for `--help`) are the table's entries and `auto`;
+    each entry builds the detector of its name, SCRFD (only) from the model file named."""
+    assert sorted(DETECTORS) == sorted([AUTO_DETECTOR, *DETECTOR_KINDS])
+    takes_file = {name for name, kind in DETECTOR_KINDS.items() if kind.takes_model_file}
+    assert takes_file == {"scrfd"}
+    for name, kind in DETECTOR_KINDS.items():
+        detector = create_detector(name, scrfd_model if kind.takes_model_file else None)
+        assert detector.name == name
+    assert create_detector("scrfd", scrfd_model).source == scrfd_model
 
 
 @pytest.fixture(scope="module")

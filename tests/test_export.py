@@ -275,7 +275,7 @@ def test_fp16_export_keeps_float32_interface_within_tolerance(aligned_faces, tmp
 
 
 def test_parity_tolerances_are_the_documented_ones():
-    # README: "exceeds 1e-4 (1e-2 for --fp16)"; a looser tolerance would pass wrong exports.
+    # docs/training.md: "exceeds 1e-4 (1e-2 for --fp16)"; a looser tolerance passes wrong exports.
     assert PARITY_TOLERANCE == {"fp32": 1e-4, "fp16": 1e-2}
 
 

@@ -37,6 +37,19 @@ def test_central_is_the_face_nearest_the_image_centre() -> None:
     assert chosen_face_index(wide, (800, 100), CENTRAL_FACE) == 0
 
 
+def test_central_distance_is_euclidean() -> None:
+    """Offsets from the centre of a 200x200 image where the Euclidean order differs from
+    both |dx| + |dy| and max(|dx|, |dy|): the larger face 30 px to the right (L1 30, L2 30)
+    against a smaller one 21 px up and left (L1 42, L2 29.7); then 25 px right (L2 25,
+    max 25) against 20 px up and left (L2 28.3, max 20)."""
+    larger = _face(100, 70, 160, 130)  # centre (130, 100)
+    diagonal = _face(64, 64, 94, 94)  # centre (79, 79)
+    assert chosen_face_index([larger, diagonal], (200, 200), CENTRAL_FACE) == 1
+    nearer = _face(95, 70, 155, 130)  # centre (125, 100)
+    less_diagonal = _face(65, 65, 95, 95)  # centre (80, 80)
+    assert chosen_face_index([nearer, less_diagonal], (200, 200), CENTRAL_FACE) == 0
+
+
 def test_equal_distances_keep_the_larger_face() -> None:
     # Both centres lie exactly 50 px from the image centre (100, 80): a real tie.
     faces = [_face(20, 50, 80, 110), _face(135, 65, 165, 95)]

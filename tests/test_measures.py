@@ -10,10 +10,17 @@ import numpy as np
 import pytest
 
 from fiqa_cli.choices import CENTRAL_FACE
+from fiqa_cli.runtime import measures as measures_module
 from fiqa_cli.runtime.align import align_face
 from fiqa_cli.runtime.detect import Detector, Face, create_detector
 from fiqa_cli.runtime.face_choice import chosen_face_index
-from fiqa_cli.runtime.measure_kinds import GEOMETRIC, MEASURE_NAMES, NOT_ASSESSED, Measure
+from fiqa_cli.runtime.measure_kinds import (
+    GEOMETRIC,
+    MEASURE_NAMES,
+    MEASURES,
+    NOT_ASSESSED,
+    Measure,
+)
 from fiqa_cli.runtime.measures import measure_face, ofiq_score
 
 PHOTOS = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "Abdullah/Abdullah_0001.jpg")
@@ -109,6 +116,23 @@ def test_given_crop_has_no_geometry_but_its_light(lfw_images, detector):
             assert measure == Measure(None, NOT_ASSESSED), name
         else:
             assert 0 <= measure.score <= 100 and measure.value is not None, name
+
+
+def test_every_measure_computed_is_one_record(lfw_images, detector):
+    """The measures computed (by their geometric and their photometric part) are exactly the
+    records of MEASURES, each in the part its record says: a measure computed without a
+    record would never reach a column, a profile or a reason."""
+    image = photo(lfw_images, PHOTOS[0])
+    face = measured(image, detector)[0]
+    height, width = image.shape[:2]
+    geometric = measures_module._geometric(face, [face], width, height)
+    crop = align_face(image, face.landmarks)
+    photometric = measures_module._photometric(image, face.landmarks, crop)
+    assert set(geometric) == GEOMETRIC
+    assert set(photometric) == set(MEASURE_NAMES) - GEOMETRIC
+    assert len(MEASURE_NAMES) == len(MEASURES)  # no name twice
+    for kind in MEASURES:
+        assert kind.unit and kind.low_score and (kind.too_low or kind.too_high), kind.name
 
 
 def test_ofiq_mapping_constants():

@@ -38,7 +38,7 @@ python tools/degradation_check.py "$work/split/heldout" --faces central \
   --model "$work/fiqa_default.onnx" --fr-model "$shared/models/mobilefacenet_eval.onnx"
 python tools/certainty_ratio_check.py "$work/run/checkpoint.pt"
 
-# 5. quality_100: the calibration shipped in the model's metadata (README, "fiqa calibrate"),
+# 5. quality_100: the calibration shipped in the model's metadata (docs/calibration.md),
 # fitted on the held-out identities, the first 10 photos of each, aligned as `fiqa score` aligns
 # by default.
 fiqa calibrate "$work/split/heldout" --model "$work/fiqa_default.onnx" \

@@ -47,6 +47,7 @@ T_CHOICE = "tests/test_face_choice.py"
 T_SCORE = "tests/test_score_cli.py"
 T_TRAIN = "tests/test_train.py"
 T_CAL = "tests/test_calibration.py"
+T_BASE = "tests/test_baselines.py"
 CAL_FIT = "fiqa_cli/evaluation/calibration_fit.py"
 T_BOOT = "tests/test_bootstrap.py"
 T_RECORD = "tests/test_model_record.py"
@@ -173,6 +174,17 @@ MUTANTS = (
     Mutant("face choice", "width and height swapped", "fiqa_cli/runtime/face_choice.py",
            "height, width = image_size", "width, height = image_size",
            (f"{T_CHOICE}::test_central_is_the_face_nearest_the_image_centre",)),
+    Mutant("face choice", "distance |dx| + |dy|", "fiqa_cli/runtime/face_choice.py",
+           "np.hypot(centres[:, 0] - width / 2, centres[:, 1] - height / 2)",
+           "np.abs(centres[:, 0] - width / 2) + np.abs(centres[:, 1] - height / 2)",
+           (f"{T_CHOICE}::test_central_distance_is_euclidean",)),
+    Mutant("baselines", "exposure prefers extremes", "fiqa_cli/evaluation/baselines.py",
+           "-abs(_grey(crop).mean() - _MID_GREY)", "abs(_grey(crop).mean() - _MID_GREY)",
+           (f"{T_BASE}::test_exposure_prefers_mid_grey_to_either_extreme",)),
+    Mutant("baselines", "oracle counts one side of a pair", "fiqa_cli/evaluation/baselines.py",
+           "np.bincount(mated_a, mated_scores, count) + np.bincount(mated_b, mated_scores, count)",
+           "np.bincount(mated_a, mated_scores, count)",
+           (f"{T_BASE}::test_oracle_is_the_mean_similarity_to_a_sample_s_mates",)),
     Mutant("rows/resume", "cut-off last line kept", "fiqa_cli/runtime/rows.py",
            'complete = data.rfind(b"\\n") + 1', "complete = len(data)",
            (f"{T_SCORE}::test_resume_after_a_killed_run",
@@ -186,7 +198,7 @@ MUTANTS = (
             f"{T_SCORE}::test_resume_jsonl_skips_answered_inputs",
             f"{T_SCORE}::test_fail_under_counts_resumed_rows")),
     Mutant("fail-under", "resumed rows not counted", "fiqa_cli/commands/score.py",
-           "        for quality in answered.values():\n            gate.add(quality)\n", "",
+           "        for quality in answered:\n            self.add(quality)\n", "",
            (f"{T_SCORE}::test_fail_under_counts_resumed_rows",)),
     Mutant("fail-under", "worst face with --faces all", "fiqa_cli/commands/score.py",
            "return max(qualities) if qualities else None",
@@ -205,8 +217,8 @@ MUTANTS = (
            "classified = None if config.classify_degraded else degraded.to(device)",
            (f"{T_TRAIN}::test_no_classify_degraded_leaves_degraded_samples_out_of_the_cross_entropy",)),
     Mutant("training", "resume re-initialises the backbone", "export/train.py",
-           'backbone.load_state_dict(checkpoint["backbone"])',
-           "backbone.load_state_dict(backbone.state_dict())",
+           'parts.backbone.load_state_dict(checkpoint["backbone"])',
+           "parts.backbone.load_state_dict(parts.backbone.state_dict())",
            (f"{T_TRAIN}::test_resumed_run_equals_a_straight_run",)),
     Mutant("training", "resume restarts the epoch", "export/train.py",
            "done_in_epoch * config.batch_size,", "0,",

@@ -1,6 +1,6 @@
 """Scoring on Ray Data: the inputs become a dataset of paths, a pool of actors each holding one
 `Scorer` turns batches of paths into `fiqa score` rows, and the rows are written as partitioned
-CSV or Parquet (one file per block).
+files (one per block) in a format of `rows.RAY_FORMATS`.
 
 Each actor takes one CPU and runs its onnxruntime sessions on one thread: Ray spreads the
 work over the cores by running one actor per core, and single-threaded sessions in each keep
@@ -20,15 +20,13 @@ import ray
 from ray.util.client import ray as ray_client
 
 from fiqa_cli.choices import NO_DETECTOR
-from fiqa_cli.runtime.build import build_detector
-from fiqa_cli.runtime.detect import Detector
+from fiqa_cli.runtime.build import build_detector, build_quality_model
+from fiqa_cli.runtime.detect import DETECTOR_KINDS, Detector
 from fiqa_cli.runtime.inputs import InputItem
 from fiqa_cli.runtime.pipeline import Scorer
-from fiqa_cli.runtime.providers import CPU, shared_cpu_options
+from fiqa_cli.runtime.providers import CPU
 from fiqa_cli.runtime.quality_model import QualityModel
-from fiqa_cli.runtime.rows import COLUMNS, NUMBER_COLUMNS
-
-OUTPUT_FORMATS = ("csv", "parquet")
+from fiqa_cli.runtime.rows import COLUMNS, NUMBER_COLUMNS, RAY_FORMATS, ROW_FORMATS
 
 # Every block gets the same schema, so that a block whose numeric columns are all empty (a
 # batch of unreadable files) still writes typed columns and the part files read back as one.
@@ -53,7 +51,7 @@ class ScorerRecipe:
     wherever that node installed fiqa)."""
 
     model: bytes
-    detector: str  # scrfd, mtcnn or yunet (weights come with the package on every node), none
+    detector: str  # a name in DETECTOR_KINDS, or none
     detector_model: bytes | None
     faces: str  # largest, central or all
     batch_size: int
@@ -65,10 +63,13 @@ def scorer_recipe(
     """The recipe for the model and detector built (and so checked) on the driver; an `auto`
     detector is pinned to what it resolved to here, so that every node runs the same one."""
     name = NO_DETECTOR if detector is None else detector.name
+    # A detector whose model file the user named sends it along; the others' files come with
+    # fiqa or its packages on every node.
+    sends_file = detector is not None and DETECTOR_KINDS[name].takes_model_file
     return ScorerRecipe(
         model=model.path.read_bytes(),
         detector=name,
-        detector_model=detector.source.read_bytes() if name == "scrfd" else None,
+        detector_model=detector.source.read_bytes() if sends_file else None,
         faces=faces,
         batch_size=batch_size,
     )
@@ -85,8 +86,8 @@ def score_on_ray(
     """Score `items` on the connected Ray cluster and write the rows under the folder (or
     pyarrow filesystem URI) `out`, in no particular order. `actors` fixes the pool size;
     None lets it grow to one actor per CPU of the cluster."""
-    if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    if fmt not in RAY_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(RAY_FORMATS)}")
     records = [{"path": item.path, "problem": item.problem} for item in items]
     if ray_client.is_connected():
         # Ray Data cannot execute in a Ray Client (ray://) driver, which has no core worker:
@@ -117,10 +118,7 @@ def _score_records(
         batch_size=recipe.batch_size,
         batch_format="pyarrow",
     )
-    if fmt == "csv":
-        rows.write_csv(out)
-    else:
-        rows.write_parquet(out)
+    getattr(rows, ROW_FORMATS[fmt].ray_write)(out)
 
 
 def _cluster_cpus() -> int:
@@ -161,6 +159,6 @@ def _build_scorer(recipe: ScorerRecipe) -> Scorer:
         if recipe.detector_model is not None:
             detector_path = Path(folder) / "detector.onnx"
             detector_path.write_bytes(recipe.detector_model)
-        model = QualityModel(model_path, [CPU], shared_cpu_options(threads=_CPUS_PER_ACTOR))
+        model = build_quality_model(model_path, [CPU], shared=True, threads=_CPUS_PER_ACTOR)
         detector = build_detector(recipe.detector, detector_path, threads=_CPUS_PER_ACTOR)
     return Scorer(model, detector, faces=recipe.faces, batch_size=recipe.batch_size)

@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fiqa_cli.commands.labelled_photos import (
-    PhotoOptions,
+from fiqa_cli.commands.options import (
+    FiqaCommand,
     labelled_photo_options,
-    labelled_photos,
+    model_option,
+    roots_argument,
 )
-from fiqa_cli.commands.options import FiqaCommand, model_option, roots_argument
 from fiqa_cli.errors import FiqaError
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from fiqa_cli.evaluation.labelled_photos import PhotoOptions
     from fiqa_cli.runtime.quality_model import QualityModel
 
 DEFAULT_FMR = 1e-3
-_BATCH_SIZE = 32
 
 
 @click.command(cls=FiqaCommand)
@@ -69,13 +69,13 @@ def calibrate(
         identity_folds,
         photo_failures,
     )
-    from fiqa_cli.runtime.build import quality_model_path
+    from fiqa_cli.evaluation.labelled_photos import labelled_photos
+    from fiqa_cli.runtime.build import build_quality_model
     from fiqa_cli.runtime.providers import select_providers
-    from fiqa_cli.runtime.quality_model import QualityModel
 
-    source = quality_model_path(model)
     # Loaded first: a bad --model is refused before minutes of alignment.
-    quality_model = QualityModel(source, select_providers(photo_options.device))
+    quality_model = build_quality_model(model, select_providers(photo_options.device))
+    source = quality_model.path
     photos = labelled_photos(roots, photo_options, pairs_file=None, max_fmr=fmr, progress=_progress)
     comparisons = photos.comparisons
     if not comparisons.non_mated.resolves(fmr):
@@ -107,7 +107,7 @@ def calibrate(
         out,
         calibration.to_json(),
         # The new file must load, calibration and all, before it replaces anything.
-        check=lambda path: QualityModel(path, photos.providers),
+        check=lambda path: build_quality_model(path, photos.providers),
     )
     if bands:
         click.echo(_fit_table(bands))
@@ -117,9 +117,11 @@ def calibrate(
 def _qualities(quality_model: QualityModel, crops: list[np.ndarray]) -> np.ndarray:
     import numpy as np
 
+    from fiqa_cli.runtime.build import default_batch_size
     from fiqa_cli.runtime.rows import QUALITY_DECIMALS
 
-    scores = quality_model.predict_batched(crops, _BATCH_SIZE).astype(np.float64)
+    batch_size = default_batch_size(quality_model)
+    scores = quality_model.predict_batched(crops, batch_size).astype(np.float64)
     # Rounded as `fiqa score` writes it: the scale is fitted on the values it will be given.
     return np.round(scores, QUALITY_DECIMALS)
 

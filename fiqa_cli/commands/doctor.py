@@ -98,7 +98,8 @@ def _report_models(model: Path | None, problems: list[str]) -> Path | None:
 
 def _report_quality_model(model: Path | None, problems: list[str]) -> None:
     from fiqa_cli.model_contract import META_ARCHITECTURE, META_DATA_TERMS
-    from fiqa_cli.runtime.quality_model import ModelError, QualityModel
+    from fiqa_cli.runtime.build import build_quality_model
+    from fiqa_cli.runtime.quality_model import ModelError
 
     label = "quality model" if model else "default quality model"
     path = model or default_model_path()
@@ -110,7 +111,7 @@ def _report_quality_model(model: Path | None, problems: list[str]) -> None:
         )
         return
     try:
-        loaded = QualityModel(path, [CPU])
+        loaded = build_quality_model(path, [CPU])
     except ModelError as error:
         click.echo(f"  {label}: unusable ({path})")
         problems.append(str(error))

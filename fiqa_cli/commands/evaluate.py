@@ -22,19 +22,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fiqa_cli.commands.labelled_photos import (
-    PhotoOptions,
-    labelled_photo_options,
-    labelled_photos,
-)
-from fiqa_cli.commands.options import FiqaCommand, roots_argument
+from fiqa_cli.commands.options import FiqaCommand, labelled_photo_options, roots_argument
 from fiqa_cli.errors import FiqaError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from fiqa_cli.commands.labelled_photos import LabelledPhotos
     from fiqa_cli.evaluation.edc import Comparisons
+    from fiqa_cli.evaluation.labelled_photos import LabelledPhotos, PhotoOptions
     from fiqa_cli.evaluation.samples import EvaluationSet
     from fiqa_cli.evaluation.score_join import ScoredFace
 
@@ -144,6 +139,7 @@ def evaluate(
     """
     # Imported here so that `fiqa evaluate --help` loads neither onnxruntime nor OpenCV.
     from fiqa_cli.evaluation.baselines import baseline_qualities
+    from fiqa_cli.evaluation.labelled_photos import labelled_photos
     from fiqa_cli.evaluation.plot import plot_edc
     from fiqa_cli.evaluation.results import (
         edc_results,

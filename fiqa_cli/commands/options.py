@@ -6,7 +6,9 @@ onnxruntime or torch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -21,6 +23,8 @@ from fiqa_cli.choices import (
     DETECTORS,
     DEVICE_ENVVAR,
     DEVICES,
+    FR_MEAN,
+    FR_STD,
     LARGEST_FACE,
     MODEL_ENVVAR,
     NO_DETECTOR,
@@ -217,3 +221,61 @@ def profile_from_options(name: str | None, requirements: tuple[str, ...]) -> Pro
     if not profile.requirements:
         raise click.BadParameter("no requirements left", param_hint="--profile/--require")
     return profile
+
+
+def labelled_photo_options(command: Command) -> Command:
+    """--fr-model, --fr-mean, --fr-std, --detector, --detector-model, --faces, --device,
+    --min-images, --limit-ids and --max-images-per-id, handed to the command as one
+    `photo_options` (`fiqa_cli.evaluation.labelled_photos.PhotoOptions`)."""
+
+    @functools.wraps(command)
+    def with_photo_options(*args: object, **kwargs: object) -> object:
+        from fiqa_cli.evaluation.labelled_photos import PhotoOptions
+
+        taken = {field.name: kwargs.pop(field.name) for field in fields(PhotoOptions)}
+        return command(*args, photo_options=PhotoOptions(**taken), **kwargs)
+
+    options = [
+        click.option(
+            "--fr-model",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            required=True,
+            help="ArcFace-style face-recognition ONNX model that produces the comparison scores.",
+        ),
+        click.option(
+            "--fr-mean",
+            type=float,
+            default=FR_MEAN,
+            show_default=True,
+            help="FR input normalisation: (RGB pixel - mean) / std.",
+        ),
+        click.option("--fr-std", type=float, default=FR_STD, show_default=True),
+        detector_option(),
+        detector_model_option(),
+        faces_option(allow_all=False),
+        device_option(),
+        click.option(
+            "--min-images",
+            type=click.IntRange(min=2),
+            default=2,
+            show_default=True,
+            help="Identities with fewer images are skipped (not with evaluate's --pairs).",
+        ),
+        click.option(
+            "--limit-ids",
+            type=click.IntRange(min=2),
+            help="Use only the first N identities of each ROOT in name order (not with "
+            "evaluate's --pairs).",
+        ),
+        click.option(
+            "--max-images-per-id",
+            type=click.IntRange(min=2),
+            help="Use only the first N images of each identity in name order (not with evaluate's "
+            "--pairs): "
+            "mated pairs grow with the square of an identity's images, so one identity with "
+            "hundreds (LFW's George W Bush: 530) otherwise holds most of them.",
+        ),
+    ]
+    for option in reversed(options):
+        with_photo_options = option(with_photo_options)
+    return with_photo_options

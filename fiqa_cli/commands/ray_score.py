@@ -20,6 +20,7 @@ from fiqa_cli.commands.options import (
     model_option,
 )
 from fiqa_cli.runtime.inputs import expand_inputs, stdin_bytes
+from fiqa_cli.runtime.rows import DEFAULT_FORMAT, RAY_FORMATS
 
 if TYPE_CHECKING:
     from fiqa_cli.runtime.build import Scoring
@@ -38,8 +39,8 @@ RAY_EXTRA_HINT = "pip install 'fiqa[ray]'"
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(("csv", "parquet")),
-    default="csv",
+    type=click.Choice(RAY_FORMATS),
+    default=DEFAULT_FORMAT,
     show_default=True,
     help="One part file per block of rows.",
 )

@@ -44,6 +44,7 @@ from fiqa_cli.runtime.rows import (
     FORMATS,
     MEASURE_COLUMNS,
     OK,
+    ROW_FORMATS,
     VERDICT_COLUMNS,
     Row,
     RowWriter,
@@ -53,6 +54,8 @@ from fiqa_cli.runtime.rows import (
 )
 
 if TYPE_CHECKING:
+    from fiqa_cli.runtime.pipeline import Scorer
+    from fiqa_cli.runtime.profiles import Profile
     from fiqa_cli.runtime.quality_model import QualityModel
 
 EXIT_FAIL_UNDER = 3
@@ -181,14 +184,8 @@ def score(
 ) -> None:
     """Score face photos: INPUT is an image, a folder (searched recursively) or '-' for
     newline-separated paths on stdin, each answered as it arrives."""
-    to_stdout = out == "-"
-    if resume and to_stdout:
-        raise click.UsageError("--resume needs --out FILE")
-    if tensorrt_options and device != TENSORRT_DEVICE:
-        raise click.UsageError("--tensorrt-option needs --device tensorrt")
-    if inputs.count(STDIN) > 1:
-        raise click.UsageError("'-' (stdin) may be given only once")
-    fmt = format_for(out, fmt)
+    # -- usage: refused before anything heavy loads
+    fmt = _checked_usage(inputs, out, fmt, resume, device, tensorrt_options)
     stdin = stdin_bytes(inputs)
     judge = profile_from_options(profile, requirements)
 
@@ -196,10 +193,11 @@ def score(
         if not quiet:
             click.echo(f"fiqa: {message}", err=True)
 
+    # -- model, detector and the scorer that runs them
     # Imported here so that `fiqa score --help` and usage errors do not load onnxruntime.
     from fiqa_cli.runtime.build import build_scoring
     from fiqa_cli.runtime.pipeline import Scorer
-    from fiqa_cli.runtime.profiles import check_calibration, judged
+    from fiqa_cli.runtime.profiles import check_calibration
     from fiqa_cli.runtime.providers import usable_cpus
 
     workers = workers or usable_cpus()
@@ -238,34 +236,30 @@ def score(
         measures=with_measures or judge is not None,
         warn=lambda message: notice(f"warning: {message}"),
     )
+
+    # -- rows, one input at a time, after those a resumed file holds
     columns = COLUMNS + (MEASURE_COLUMNS if with_measures else ())
     columns += VERDICT_COLUMNS if judge is not None else ()
-    failing_verdicts = 0
     # The output is locked before a resumed run reads what it holds.
     with open_output(out, append=resume) as stream:
         answered = _answered_before(Path(out), fmt, columns) if resume else {}
         warning = _record_model(out, scoring.model, resume, has_rows=bool(answered))
         if warning:
             notice(f"warning: {warning}")
-        answer_each = STDIN in inputs
         items = (
             item
             for item in expand_inputs(inputs, stdin)
             if item.path not in answered and (shard is None or in_shard(item.path, *shard))
         )
         # Counts, not a table of every input: memory must not grow with the number of inputs.
-        gate = _FailUnderCount(fail_under)
-        for quality in answered.values():
-            gate.add(quality)
+        gate = _FailUnderCount(fail_under, answered.values())
         write_header = not (resume and _has_content(out))
         writer = RowWriter(stream, fmt, write_header=write_header, columns=columns)
-        with _progress(items, answer_each or quiet) as shown_items:
-            for rows in scorer.score(shown_items, answer_each=answer_each):
-                if judge is not None:
-                    rows = [judged(row, judge) for row in rows]
-                    failing_verdicts += any(row.verdict == FAIL for row in rows)
-                writer.write_input(rows)
-                gate.add(_best_quality(rows))
+        failing_verdicts = _write_rows(
+            scorer, items, writer, gate, judge, STDIN in inputs, hidden=quiet
+        )
+
+    # -- exit status
     if gate.failing:
         notice(f"{gate.failing} of {gate.inputs} inputs have no face scored >= {fail_under}")
     if failing_verdicts:
@@ -274,13 +268,62 @@ def score(
         sys.exit(EXIT_FAIL_UNDER)
 
 
-class _FailUnderCount:
-    """How many inputs have no face scored at or above `--fail-under` (none when unset)."""
+def _checked_usage(
+    inputs: tuple[str, ...],
+    out: str,
+    fmt: str | None,
+    resume: bool,
+    device: str,
+    tensorrt_options: dict[str, str],
+) -> str:
+    """The output format, once the options that cannot go together are refused."""
+    if resume and out == "-":
+        raise click.UsageError("--resume needs --out FILE")
+    if tensorrt_options and device != TENSORRT_DEVICE:
+        raise click.UsageError("--tensorrt-option needs --device tensorrt")
+    if inputs.count(STDIN) > 1:
+        raise click.UsageError("'-' (stdin) may be given only once")
+    fmt = format_for(out, fmt)
+    if resume and not ROW_FORMATS[fmt].appends_rows:
+        raise click.UsageError(f"--resume needs a format that rows can be appended to, not {fmt}")
+    return fmt
 
-    def __init__(self, threshold: float | None):
+
+def _write_rows(
+    scorer: Scorer,
+    items: Iterable[InputItem],
+    writer: RowWriter,
+    gate: _FailUnderCount,
+    judge: Profile | None,
+    answer_each: bool,
+    *,
+    hidden: bool,
+) -> int:
+    """Score `items` and write each input's rows as they come, judged against `judge`,
+    counting them in `gate`; the number of inputs with a failing verdict."""
+    from fiqa_cli.runtime.profiles import judged
+
+    failing_verdicts = 0
+    with _progress(items, answer_each or hidden) as shown_items:
+        for rows in scorer.score(shown_items, answer_each=answer_each):
+            if judge is not None:
+                rows = [judged(row, judge) for row in rows]
+                failing_verdicts += any(row.verdict == FAIL for row in rows)
+            writer.write_input(rows)
+            gate.add(_best_quality(rows))
+    return failing_verdicts
+
+
+class _FailUnderCount:
+    """How many inputs have no face scored at or above `--fail-under` (none when unset),
+    counting first the best qualities of inputs a resumed file answered already."""
+
+    def __init__(self, threshold: float | None, answered: Iterable[float | None] = ()):
         self.threshold = threshold
         self.inputs = 0
         self.failing = 0
+        for quality in answered:
+            self.add(quality)
 
     def add(self, best_quality: float | None) -> None:
         self.inputs += 1

@@ -1,6 +1,6 @@
 """Typed builders of what the commands run: the quality model, the detector and their batch
-size, from the choices a command was given. Each command calls these instead of wiring
-providers, sessions and threads itself."""
+size, from the choices a command was given. Every command, `fiqa_cli.evaluation` and the Ray
+actors call these instead of wiring providers, sessions and threads themselves."""
 
 from __future__ import annotations
 
@@ -85,11 +85,7 @@ def build_scoring(
     shared = workers > 1
     threads = None if inference_sessions == 1 else max(1, usable_cpus() // inference_sessions)
     sessions = tuple(
-        QualityModel(
-            quality_model_path(model),
-            providers,
-            shared_cpu_options(threads) if shared or threads else None,
-        )
+        build_quality_model(model, providers, shared=shared or threads is not None, threads=threads)
         for _ in range(inference_sessions)
     )
     quality_model = sessions[0]
@@ -105,9 +101,28 @@ def build_scoring(
     if face_detector is not None and detector == AUTO_DETECTOR:
         notice(f"detector: {face_detector.name} ({face_detector.source})")
     if batch_size is None:
-        on_cuda = CUDA in quality_model.active_providers
-        batch_size = CUDA_BATCH_SIZE if on_cuda else CPU_BATCH_SIZE
+        batch_size = default_batch_size(quality_model)
     return Scoring(quality_model, face_detector, batch_size, sessions)
+
+
+def build_quality_model(
+    model: Path | None,
+    providers: Providers | None = None,
+    *,
+    shared: bool = False,
+    threads: int | None = None,
+) -> QualityModel:
+    """The quality model `model` (None: the embedded default) on `providers` (default CPU).
+    `shared`: its session shares the CPUs with others running at once (threads that do not
+    spin), capped at `threads` intra-op threads when given."""
+    options = shared_cpu_options(threads=threads) if shared else None
+    return QualityModel(quality_model_path(model), providers or [CPU], options)
+
+
+def default_batch_size(model: QualityModel) -> int:
+    """Crops per inference batch where none is asked for: CUDA_BATCH_SIZE where the model
+    runs on CUDA, else CPU_BATCH_SIZE."""
+    return CUDA_BATCH_SIZE if CUDA in model.active_providers else CPU_BATCH_SIZE
 
 
 def build_detector(
@@ -117,7 +132,7 @@ def build_detector(
     *,
     threads: int | None = None,
 ) -> Detector | None:
-    """The detector `detector` (auto|scrfd|mtcnn|none; None for none), its sessions capped at
-    `threads` non-spinning intra-op threads when given (several run side by side)."""
+    """The detector `detector` (auto, a name of DETECTOR_KINDS, or none: None), its sessions
+    capped at `threads` non-spinning intra-op threads when given (several run side by side)."""
     options = shared_cpu_options(threads=threads) if threads is not None else None
     return create_optional_detector(detector, detector_model, providers or [CPU], options)

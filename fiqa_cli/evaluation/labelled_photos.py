@@ -1,27 +1,20 @@
-"""What `fiqa evaluate` and `fiqa calibrate` share: photos of known identities under
+"""What `fiqa evaluate` and `fiqa calibrate` measure against: photos of known identities under
 ROOT/IDENTITY/, detected and aligned once, embedded by a recognition model and compared.
 
-The options mean the same in both commands; the work is done by `fiqa_cli.evaluation`.
+`PhotoOptions` holds the settings, which both commands take as the same options
+(`fiqa_cli.commands.options.labelled_photo_options`). The models are built through
+`fiqa_cli.runtime.build` like every command's, and OpenCV and onnxruntime are imported only
+when the photos are read.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
-
 from fiqa_cli.choices import AUTO_DETECTOR, FR_MEAN, FR_STD, LARGEST_FACE
-from fiqa_cli.commands.options import (
-    Command,
-    detector_model_option,
-    detector_option,
-    device_option,
-    faces_option,
-)
 from fiqa_cli.errors import FiqaError
 
 if TYPE_CHECKING:
@@ -34,7 +27,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PhotoOptions:
-    """The options of `labelled_photo_options`, as the command received them."""
+    """How the labelled photos are found, detected, aligned and embedded."""
 
     fr_model: Path
     fr_mean: float = FR_MEAN
@@ -46,65 +39,6 @@ class PhotoOptions:
     min_images: int = 2
     limit_ids: int | None = None
     max_images_per_id: int | None = None
-
-
-def labelled_photo_options(command: Command) -> Command:
-    """--fr-model, --fr-mean, --fr-std, --detector, --detector-model, --faces, --device,
-    --min-images, --limit-ids and --max-images-per-id, handed to the command as one
-    `photo_options: PhotoOptions`."""
-
-    @functools.wraps(command)
-    def with_photo_options(*args: object, **kwargs: object) -> object:
-        taken = {name: kwargs.pop(name) for name in _OPTION_NAMES}
-        return command(*args, photo_options=PhotoOptions(**taken), **kwargs)
-
-    options = [
-        click.option(
-            "--fr-model",
-            type=click.Path(path_type=Path, dir_okay=False, exists=True),
-            required=True,
-            help="ArcFace-style face-recognition ONNX model that produces the comparison scores.",
-        ),
-        click.option(
-            "--fr-mean",
-            type=float,
-            default=FR_MEAN,
-            show_default=True,
-            help="FR input normalisation: (RGB pixel - mean) / std.",
-        ),
-        click.option("--fr-std", type=float, default=FR_STD, show_default=True),
-        detector_option(),
-        detector_model_option(),
-        faces_option(allow_all=False),
-        device_option(),
-        click.option(
-            "--min-images",
-            type=click.IntRange(min=2),
-            default=2,
-            show_default=True,
-            help="Identities with fewer images are skipped (not with evaluate's --pairs).",
-        ),
-        click.option(
-            "--limit-ids",
-            type=click.IntRange(min=2),
-            help="Use only the first N identities of each ROOT in name order (not with "
-            "evaluate's --pairs).",
-        ),
-        click.option(
-            "--max-images-per-id",
-            type=click.IntRange(min=2),
-            help="Use only the first N images of each identity in name order (not with evaluate's "
-            "--pairs): "
-            "mated pairs grow with the square of an identity's images, so one identity with "
-            "hundreds (LFW's George W Bush: 530) otherwise holds most of them.",
-        ),
-    ]
-    for option in reversed(options):
-        with_photo_options = option(with_photo_options)
-    return with_photo_options
-
-
-_OPTION_NAMES = tuple(field.name for field in fields(PhotoOptions))
 
 
 @dataclass(frozen=True)

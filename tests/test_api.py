@@ -110,3 +110,23 @@ def test_bad_arguments_raise_fiqa_errors(tmp_path: Path, scorer: Scorer) -> None
     # A missing photo is a row, as in `fiqa score`, not an exception.
     (row,) = scorer.score(tmp_path / "missing.jpg")
     assert row.status == "unreadable"
+
+
+def test_the_readmes_example_runs_as_written(
+    lfw_images: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """From a folder holding photo.jpg and photos/, as the README says."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Python API") :]
+    example = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    photos = sorted(lfw_images.glob("*/*_0001.jpg"))[:3]
+    shutil.copy(photos[0], tmp_path / "photo.jpg")
+    (tmp_path / "photos").mkdir()
+    for photo in photos[1:]:
+        shutil.copy(photo, tmp_path / "photos" / photo.name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        exec(compile(example, "README.md", "exec"), {})
+    printed = capfd.readouterr().out.splitlines()
+    assert printed[0].startswith("photo.jpg 0 0.") and printed[0].endswith(" ok")
+    assert printed[-1].startswith("2 {'path': 'photos/")

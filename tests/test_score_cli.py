@@ -515,8 +515,9 @@ def test_shards_cover_every_input_once(random_onnx_model: Path, tmp_path: Path) 
 
 
 def test_progress_bar_on_a_terminal_streams_rows(random_onnx_model: Path, tmp_path: Path) -> None:
-    """With stderr on a terminal (a pseudo-terminal here) the progress bar is drawn, and each
-    input's row is written before the next input is read: the bar never lists the inputs."""
+    """With stderr on a terminal (a pseudo-terminal here) the progress line is drawn and the
+    run ends with its summary, and each input's row is written before the scorer reads the next
+    input: only the background count (another thread) lists the inputs, and holds none."""
     import pty
 
     crops = []
@@ -527,13 +528,14 @@ def test_progress_bar_on_a_terminal_streams_rows(random_onnx_model: Path, tmp_pa
     arguments = ["score", *map(str, crops), "--model", str(random_onnx_model), "--detector", "none",
                  "--batch-size", "1", "--workers", "1", "--out", out]  # fmt: skip
     program = """
-import sys
+import sys, threading
 import fiqa_cli.commands.score as score
 from fiqa_cli.cli import main
 log = []
 def inputs(arguments, stdin):
     for item in real_expand(arguments, stdin):
-        log.append("read " + item.path[-5])
+        if threading.current_thread() is threading.main_thread():
+            log.append("read " + item.path[-5])
         yield item
 real_expand, score.expand_inputs = score.expand_inputs, inputs
 real_write = score.RowWriter.write_input
@@ -555,7 +557,8 @@ print(" ".join(log))
     terminal = os.read(leader, 65536).decode(errors="replace")
     os.close(leader)
     assert done.returncode == 0
-    assert "scoring" in terminal, terminal
+    assert "scoring: 1" in terminal, terminal
+    assert "fiqa: 3 inputs: 3 faces scored, 0 no face, 0 unreadable, 0 errors;" in terminal
     assert done.stdout.split("\n")[0].split(" ") == [
         "read", "0", "write", "0", "read", "1", "write", "1", "read", "2", "write", "2",
     ]  # fmt: skip

@@ -8,12 +8,12 @@ output pipe closed (SIGPIPE).
 
 from __future__ import annotations
 
+import io
 import math
 import sys
-from collections.abc import Iterable
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
@@ -29,6 +29,7 @@ from fiqa_cli.commands.options import (
     profile_from_options,
     profile_options,
 )
+from fiqa_cli.commands.progress import RunProgress
 from fiqa_cli.runtime.inputs import (
     STDIN,
     InputItem,
@@ -246,20 +247,30 @@ def score(
         warning = _record_model(out, scoring.model, resume, has_rows=bool(answered))
         if warning:
             notice(f"warning: {warning}")
-        items = (
-            item
-            for item in expand_inputs(inputs, stdin)
-            if item.path not in answered and (shard is None or in_shard(item.path, *shard))
-        )
+
+        def pending(stdin: BinaryIO) -> Iterator[InputItem]:
+            return (
+                item
+                for item in expand_inputs(inputs, stdin)
+                if item.path not in answered and (shard is None or in_shard(item.path, *shard))
+            )
+
         # Counts, not a table of every input: memory must not grow with the number of inputs.
         gate = _FailUnderCount(fail_under, answered.values())
         write_header = not (resume and _has_content(out))
         writer = RowWriter(stream, fmt, write_header=write_header, columns=columns)
+        answer_each = STDIN in inputs
+        progress = RunProgress(
+            live=not (quiet or answer_each) and sys.stderr.isatty(),
+            # The total: the same inputs listed again (never stdin's, which are read once).
+            count_inputs=None if answer_each else lambda: pending(io.BytesIO()),
+        )
         failing_verdicts = _write_rows(
-            scorer, items, writer, gate, judge, STDIN in inputs, hidden=quiet
+            scorer, pending(stdin), writer, gate, judge, answer_each, progress
         )
 
     # -- exit status
+    notice(progress.summary())
     if gate.failing:
         notice(f"{gate.failing} of {gate.inputs} inputs have no face scored >= {fail_under}")
     if failing_verdicts:
@@ -296,21 +307,23 @@ def _write_rows(
     gate: _FailUnderCount,
     judge: Profile | None,
     answer_each: bool,
-    *,
-    hidden: bool,
+    progress: RunProgress,
 ) -> int:
     """Score `items` and write each input's rows as they come, judged against `judge`,
     counting them in `gate`; the number of inputs with a failing verdict."""
     from fiqa_cli.runtime.profiles import judged
 
     failing_verdicts = 0
-    with _progress(items, answer_each or hidden) as shown_items:
-        for rows in scorer.score(shown_items, answer_each=answer_each):
+    try:
+        for rows in scorer.score(items, answer_each=answer_each):
             if judge is not None:
                 rows = [judged(row, judge) for row in rows]
                 failing_verdicts += any(row.verdict == FAIL for row in rows)
             writer.write_input(rows)
             gate.add(_best_quality(rows))
+            progress.add(rows)
+    finally:
+        progress.close()
     return failing_verdicts
 
 
@@ -381,15 +394,6 @@ def _record_model(out: str, model: QualityModel, resume: bool, has_rows: bool) -
 
 def _has_content(out: str) -> bool:
     return out != "-" and Path(out).is_file() and Path(out).stat().st_size > 0
-
-
-def _progress(items: Iterable[InputItem], hidden: bool):
-    """A progress bar over the inputs, on stderr and only when stderr is a terminal. It counts
-    inputs as they are read, never listing them first: rows stream and memory stays flat
-    with a terminal too."""
-    if hidden or not sys.stderr.isatty():
-        return nullcontext(items)
-    return click.progressbar(items, label="scoring", file=sys.stderr)
 
 
 def _best_quality(rows: list[Row]) -> float | None:

@@ -19,12 +19,20 @@ import onnxruntime as ort
 from fiqa_cli.choices import AUTO_DETECTOR, DETECTORS, NO_DETECTOR
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.paths import insightface_model_root, yunet_model_path
-from fiqa_cli.runtime.boxes import box_areas
+from fiqa_cli.runtime.boxes import box_areas, intersections
 from fiqa_cli.runtime.providers import CPU, Providers
 
 # Larger images are shrunk for detection only; boxes and landmarks are mapped back so that
 # alignment samples the full-resolution image.
 DETECTION_MAX_SIDE = 1280
+# Shrunk that far, the faces of a group or event photo (90 px wide in 6000x4000) fall to a size
+# no detector finds. When a shrunk image shows no face at least SMALL_FACE_SIDE pixels wide, it
+# is searched again at SMALL_FACE_ZOOM times the scale, in DETECTION_MAX_SIDE tiles that overlap
+# by TILE_OVERLAP pixels (more than such a face: each is whole in some tile). An image that
+# needs no shrinking, or shows a large face (a booth close-up), pays nothing for it.
+SMALL_FACE_SIDE = 48
+SMALL_FACE_ZOOM = 2.0
+TILE_OVERLAP = 256
 # insightface packs name their detector det_<size>.onnx (buffalo_l: det_10g.onnx); the
 # standalone releases are scrfd_*.onnx. Other pack members (2d106det.onnx) are landmarkers.
 _SCRFD_NAME_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
@@ -76,19 +84,60 @@ class FaceDetector:
 
     def detect(self, image_bgr: np.ndarray) -> list[Face]:
         scale = min(1.0, DETECTION_MAX_SIDE / max(image_bgr.shape[:2]))
-        if scale < 1.0:
-            size = (round(image_bgr.shape[1] * scale), round(image_bgr.shape[0] * scale))
-            image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+        faces = self._faces(_resized(image_bgr, scale), scale, (0, 0))
+        widest = max((float(face.bbox[2] - face.bbox[0]) for face in faces), default=0.0)
+        if scale < 1.0 and widest * scale < SMALL_FACE_SIDE:
+            faces = _without_repeats(faces + self._tiled(image_bgr, SMALL_FACE_ZOOM * scale))
+        return sorted(faces, key=lambda face: face.area, reverse=True)
+
+    def _faces(self, image_bgr: np.ndarray, scale: float, origin: tuple[int, int]) -> list[Face]:
+        """The backend's faces in `image_bgr`, a copy of the photo at `scale` whose top-left
+        corner is `origin` (in the copy's pixels), in the photo's pixels."""
         boxes, landmarks = self._backend.detect(image_bgr)
-        faces = [
+        shift = np.asarray(origin, dtype=np.float32)
+        return [
             Face(
-                bbox=np.asarray(box[:4], dtype=np.float32) / scale,
+                bbox=(np.asarray(box[:4], dtype=np.float32) + np.tile(shift, 2)) / scale,
                 score=float(box[4]),
-                landmarks=np.asarray(points, dtype=np.float32) / scale,
+                landmarks=(np.asarray(points, dtype=np.float32) + shift) / scale,
             )
             for box, points in zip(boxes, landmarks, strict=True)
         ]
-        return sorted(faces, key=lambda face: face.area, reverse=True)
+
+    def _tiled(self, image_bgr: np.ndarray, scale: float) -> list[Face]:
+        """The faces of the photo at `scale` (at most 1), searched tile by tile."""
+        scale = min(1.0, scale)
+        zoomed = _resized(image_bgr, scale)
+        height, width = zoomed.shape[:2]
+        step = DETECTION_MAX_SIDE - TILE_OVERLAP
+        faces = []
+        for top in range(0, max(1, height - TILE_OVERLAP), step):
+            for left in range(0, max(1, width - TILE_OVERLAP), step):
+                tile = zoomed[top : top + DETECTION_MAX_SIDE, left : left + DETECTION_MAX_SIDE]
+                faces += self._faces(np.ascontiguousarray(tile), scale, (left, top))
+        return faces
+
+
+def _resized(image_bgr: np.ndarray, scale: float) -> np.ndarray:
+    if scale >= 1.0:
+        return image_bgr
+    size = (round(image_bgr.shape[1] * scale), round(image_bgr.shape[0] * scale))
+    return cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+
+
+def _without_repeats(faces: list[Face]) -> list[Face]:
+    """One face per person where passes and overlapping tiles found it several times: larger
+    boxes first, and a face mostly (over half its area) inside a kept one is dropped, as the
+    part of a face cut by a tile's edge lies inside the whole face the next tile found."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda face: face.area, reverse=True):
+        if kept:
+            shared = intersections(face.bbox, np.stack([k.bbox for k in kept]))
+            smaller = np.minimum(face.area, box_areas(np.stack([k.bbox for k in kept])))
+            if np.any(shared > 0.5 * np.maximum(smaller, 1e-6)):
+                continue
+        kept.append(face)
+    return kept
 
 
 def find_scrfd_model() -> Path | None:

@@ -52,57 +52,46 @@ def tiff(
     bits: int = 8,
     floats: bool = False,
     tile: tuple[int, int] | None = None,
+    strip_rows: int | None = None,
 ) -> bytes:
-    """A deflated TIFF of zero samples in one strip, or in one `tile` (width, length) that may
-    be far larger than the image; zeros compress about 1000:1, so a file of a few MB can hold
+    """A deflated TIFF of zero samples: in strips of `strip_rows` (default: one strip), or in
+    one `tile` (width, length) that may be far larger than the image. Zeros compress about
+    1000:1 and every strip points at the same compressed data, so a file of a few MB can hold
     gigabytes of samples."""
-    area = tile or (width, height)
+    area = tile or (width, min(strip_rows or height, height))
     compressor = zlib.compressobj(9)
     row = bytes(area[0] * samples * bits // 8)
     body = b"".join(compressor.compress(row) for _ in range(area[1])) + compressor.flush()
-    per_sample = struct.pack("<" + "H" * samples, *[bits] * samples)
-    formats = struct.pack("<" + "H" * samples, *[_FLOAT if floats else 1] * samples)
-    entries: list[tuple[int, str, list[int] | bytes]] = [
-        (256, "I", [width]),
-        (257, "I", [height]),
-        (258, "H", per_sample),
-        (259, "H", [_DEFLATE]),
-        (262, "H", [2 if samples >= 3 else 1]),
-        (277, "H", [samples]),
-        (284, "H", [1]),
-        (339, "H", formats),
-    ]
+    pieces = 1 if tile else -(-height // area[1])
+    entries = {
+        256: ("I", [width]),
+        257: ("I", [height]),
+        258: ("H", [bits] * samples),
+        259: ("H", [_DEFLATE]),
+        262: ("H", [2 if samples >= 3 else 1]),
+        277: ("H", [samples]),
+        284: ("H", [1]),
+        339: ("H", [_FLOAT if floats else 1] * samples),
+    }
+    offsets, counts = (324, 325) if tile else (273, 279)
     if tile:
-        entries += [
-            (322, "I", [tile[0]]),
-            (323, "I", [tile[1]]),
-            (324, "I", [0]),
-            (325, "I", [len(body)]),
-        ]
+        entries |= {322: ("I", [tile[0]]), 323: ("I", [tile[1]])}
     else:
-        entries += [(273, "I", [0]), (278, "I", [height]), (279, "I", [len(body)])]
-    entries.sort()
-    ifd_size = 2 + 12 * len(entries) + 4
-    extra = bytearray()
-    ifd = struct.pack("<H", len(entries))
-    extra_start = 8 + ifd_size
-    data_offset = extra_start + 2 * len(per_sample) + 16
-    for tag, code, value in entries:
-        if isinstance(value, bytes):
-            count = len(value) // 2
-            if len(value) <= 4:
-                field = value.ljust(4, b"\0")
-            else:
-                field = struct.pack("<I", extra_start + len(extra))
-                extra += value
+        entries[278] = ("I", [area[1]])
+    entries |= {offsets: ("I", [0] * pieces), counts: ("I", [len(body)] * pieces)}
+    extra_start = 8 + 2 + 12 * len(entries) + 4
+    extra_size = sum(len(values) * 4 for _, values in entries.values())  # room for all
+    entries[offsets] = ("I", [extra_start + extra_size] * pieces)
+    ifd, extra = struct.pack("<H", len(entries)), b""
+    for tag, (code, values) in sorted(entries.items()):
+        packed = struct.pack(f"<{len(values)}{code}", *values)
+        if len(packed) > 4:
+            field, extra = struct.pack("<I", extra_start + len(extra)), extra + packed
         else:
-            count = 1
-            number = data_offset if tag in (273, 324) else value[0]
-            field = struct.pack("<" + code, number).ljust(4, b"\0")
-        ifd += struct.pack("<HHI", tag, _TIFF_TYPES[code], count) + field
+            field = packed.ljust(4, b"\0")
+        ifd += struct.pack("<HHI", tag, _TIFF_TYPES[code], len(values)) + field
     ifd += struct.pack("<I", 0)
-    extra = bytes(extra).ljust(data_offset - extra_start, b"\0")
-    return b"II*\0" + struct.pack("<I", 8) + ifd + extra + body
+    return b"II*\0" + struct.pack("<I", 8) + ifd + extra.ljust(extra_size, b"\0") + body
 
 
 def scan_bomb(side: int, extra_scans: int) -> bytes:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,7 @@ def calibrated(shared_dir: Path, lfw_images: Path, random_onnx_model: Path, tmp_
     """The random plumbing model (uncalibrated), calibrated on 20 LFW identities at FMR 1e-2."""
     out = tmp_path_factory.mktemp("calibrated") / "calibrated.onnx"
     out.write_bytes(random_onnx_model.read_bytes())
+    out.chmod(0o640)  # a service running as another user, in the group, reads it
     fr_model = shared_dir / "models" / "mobilefacenet_eval.onnx"
     result = fiqa(
         "calibrate", lfw_images, "--model", out, "--out", out, "--fr-model", fr_model,
@@ -168,6 +170,7 @@ def calibrated(shared_dir: Path, lfw_images: Path, random_onnx_model: Path, tmp_
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "held-out fit" in result.stdout and "wrote" in result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640  # the replaced model's mode is kept
     return out
 
 

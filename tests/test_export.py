@@ -506,6 +506,14 @@ def test_export_writes_over_regular_files_only(mobilefacenet_checkpoint, tmp_pat
         assert result.exit_code == 1 and reason in result.output, result.output
     assert link.is_symlink() and stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert target.read_bytes() == b"precious"
+    # issue 30: a link planted where a staging file could go is never written through
+    out = tmp_path / "model.onnx"
+    (tmp_path / "model.onnx.partial").symlink_to(target)
+    result = run_export(mobilefacenet_checkpoint[1], "--out", out, "--no-parity")
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes() == b"precious"
+    assert stat.S_ISREG(os.lstat(out).st_mode) and out.stat().st_size > 1000
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".fiqa-")]
 
 
 def face_variants(aligned_faces: Path, folder: Path, gains: list[float]) -> Path:

@@ -131,7 +131,6 @@ def best(
     """
     from fiqa_cli.runtime.best_shot import BEST_COLUMNS, best_of_group, face_gate, save_kept
     from fiqa_cli.runtime.build import build_scoring
-    from fiqa_cli.runtime.decode import DecodeError
     from fiqa_cli.runtime.frames import Sampling, groups_from_arguments, groups_from_lines
     from fiqa_cli.runtime.pipeline import Scorer
     from fiqa_cli.runtime.profiles import check_calibration
@@ -183,10 +182,9 @@ def best(
         for group in groups:
             result = best_of_group(scorer, group, sampling, gate, top, min_gap_ms)
             if save is not None and result.kept:
-                try:
-                    save_kept(result, scorer, save)
-                except (DecodeError, OSError) as error:
-                    notice(f"warning: cannot save the frames of {group.name}: {error}")
+                result, problems = save_kept(result, scorer, save)
+                for problem in problems:  # an error the caller asked to avoid: said under -q too
+                    click.echo(f"fiqa best: {group.name}: {problem}", err=True)
             writer.write_records(result.records())
             without_frame += not result.kept
     if without_frame:

@@ -273,12 +273,26 @@ def test_an_output_another_run_holds_is_refused(random_onnx_model, tmp_path) -> 
 # 12-14: the model and the values it gives.
 
 
-def _model(path: Path, *, side: int = 112, quality_shape=("N", 1), nan: bool = False, **meta):
-    """An ONNX graph `input` (Nx3xSIDExSIDE) -> `quality` (the mean pixel, or NaN)."""
+def _model(
+    path: Path,
+    *,
+    side: int = 112,
+    quality_shape=("N", 1),
+    nan: bool = False,
+    per_batch: bool = False,
+    strings: bool = False,
+    **meta,
+):
+    """An ONNX graph `input` (Nx3xSIDExSIDE) -> `quality` (the mean pixel, or NaN); with
+    `per_batch` one mean for the whole batch, with `strings` the mean as a string."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1, 2, 3], keepdims=0)]
+    axes = [0, 1, 2, 3] if per_batch else [1, 2, 3]
+    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=axes, keepdims=0)]
+    if per_batch:
+        nodes[0].output[0] = "scalar"
+        nodes.append(helper.make_node("Unsqueeze", ["scalar", "zero_axis"], ["mean"]))
     if nan:
         nodes.append(helper.make_node("Constant", [], ["zero"], value_float=0.0))
         nodes.append(helper.make_node("Div", ["zero", "zero"], ["nan"]))
@@ -288,13 +302,19 @@ def _model(path: Path, *, side: int = 112, quality_shape=("N", 1), nan: bool = F
     if quality_shape == ():
         nodes.append(helper.make_node("ReduceMean", ["flat"], ["quality"], keepdims=0))
     else:
-        nodes.append(helper.make_node("Unsqueeze", ["flat", "axes"], ["quality"]))
+        nodes.append(helper.make_node("Unsqueeze", ["flat", "axes"], ["unsqueezed"]))
+        kind = TensorProto.STRING if strings else TensorProto.FLOAT
+        nodes.append(helper.make_node("Cast", ["unsqueezed"], ["quality"], to=kind))
+    kind = TensorProto.STRING if strings else TensorProto.FLOAT
     graph = helper.make_graph(
         nodes,
         "probe",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, side, side])],
-        [helper.make_tensor_value_info("quality", TensorProto.FLOAT, list(quality_shape))],
-        initializer=[helper.make_tensor("axes", TensorProto.INT64, [1], [1])],
+        [helper.make_tensor_value_info("quality", kind, list(quality_shape))],
+        initializer=[
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("zero_axis", TensorProto.INT64, [1], [0]),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
@@ -312,8 +332,19 @@ def _model(path: Path, *, side: int = 112, quality_shape=("N", 1), nan: bool = F
         ({"input_size": 10**9}, "input_size='1000000000'"),
         ({"quality_shape": ()}, "shape []"),
         ({"pixel_scale": "nan"}, "pixel_scale='nan'"),
+        ({"quality_shape": (1, 1), "per_batch": True}, "shape [1, 1] for input shape ['N'"),
+        ({"strings": True}, "tensor(string), not floating point"),
     ],
-    ids=["64x64", "abc", "zero", "huge", "scalar", "nan-scale"],
+    ids=[
+        "64x64",
+        "abc",
+        "zero",
+        "huge",
+        "scalar",
+        "nan-scale",
+        "per-batch",
+        "string",
+    ],
 )
 def test_model_contract_is_checked_at_load(tmp_path: Path, spec: dict, reason: str) -> None:
     model = _model(tmp_path / "bad.onnx", **spec)

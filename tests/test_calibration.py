@@ -60,6 +60,10 @@ def test_json_round_trip_and_refusals():
             Calibration.from_json(json.dumps(broken))
     with pytest.raises(CalibrationError):
         Calibration.from_json("{")
+    for field in ("samples", "mated_comparisons"):  # 1e999 reads as inf, which int() refuses
+        text = json.dumps({**record, field: 0}).replace(f'"{field}": 0', f'"{field}": 1e999')
+        with pytest.raises(CalibrationError, match="not a number"):
+            Calibration.from_json(text)
 
 
 def test_photo_failures_count_comparisons_at_or_below_the_threshold():

@@ -27,7 +27,7 @@ from limited_run import run_fiqa
 from fiqa_cli.cli import main
 from fiqa_cli.runtime.crop_files import NAME_MAX_BYTES, crop_name
 from fiqa_cli.runtime.input_file import InputFileError, read_input_bytes
-from fiqa_cli.runtime.rows import ScoreFileError, read_rows
+from fiqa_cli.runtime.rows import COLUMNS, ScoreFileError, read_rows
 
 # --detector none takes any image as an aligned crop: the fastest way through the scorer.
 CROP_ARGS = ("--detector", "none", "--device", "cpu", "--workers", "1")
@@ -376,8 +376,13 @@ def test_fail_under_must_be_finite(random_onnx_model, tmp_path) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["[" * 100_000 + "]" * 100_000, '{"path": "a.jpg", "status": "ok", "quality": true}'],
-    ids=["deep", "boolean"],
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"path": "a.jpg", "status": "ok", "quality": true}',
+        '{"path": "a.jpg", "status": "ok", "quality": NaN}',  # issue 30: fiqa writes none
+        '{"path": "a.jpg", "status": "ok", "quality": 0.5, "x1": 1e999}',
+    ],
+    ids=["deep", "boolean", "nan", "inf-box"],
 )
 def test_score_files_with_odd_json_are_refused(tmp_path: Path, line: str) -> None:
     path = tmp_path / "scores.jsonl"
@@ -436,3 +441,39 @@ def test_closed_output_pipe_exits_141(random_onnx_model, tmp_path) -> None:
     child.stdout.close()  # as `fiqa score ... | head -1` does
     assert child.wait(timeout=60) == 141
     assert child.stderr.read() == b""
+
+
+# Issue 30, cases 6 and 10: --resume reads its output a line at a time, and refuses a file
+# that is not fiqa output before touching it.
+
+
+def test_resume_memory_does_not_grow_with_the_rows(tmp_path: Path) -> None:
+    out = tmp_path / "big.csv"
+    with out.open("w") as stream:
+        stream.write(",".join(COLUMNS) + "\n")
+        for index in range(300_000):
+            stream.write(f"/photos/s{index // 1000:04d}/p{index:07d}.jpg,0,0.5,ok,0.9,1,2,3,4,\n")
+        stream.write("/photos/cut")  # a killed run's last line
+    # 300,000 rows held as row dicts took over 300 MB; what resuming needs, about 60 MB
+    limit = 200 * 1024**2
+    code = (
+        "import resource, sys; from pathlib import Path\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
+        "from fiqa_cli.runtime.rows import prepare_resume\n"
+        "print(len(prepare_resume(Path(sys.argv[1]), 'csv')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(out)], capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().strip() == "300000"
+    assert out.read_bytes().endswith(b",\n")  # the cut line is cut off
+
+
+def test_resume_of_a_file_that_is_not_fiqa_output_touches_nothing(random_onnx_model, tmp_path):
+    out = tmp_path / "notes.csv"
+    out.write_bytes(b"my notes\nnot a fiqa row, and no newline at the end")
+    before = out.read_bytes()
+    result = score(random_onnx_model, crop(tmp_path, "good.png"), "--out", out, "--resume")
+    assert result.exit_code == 1 and "cannot resume" in result.output, result.output
+    assert out.read_bytes() == before

@@ -56,7 +56,10 @@ def report(
     from fiqa_cli.runtime.safe_write import write_replacing
 
     page = build_report(score_files, threshold=threshold, crops_dir=crops_dir, edc=edc, seed=seed)
-    data = page.encode("utf-8", "surrogateescape")
+    try:  # names that were not UTF-8 go back as their bytes
+        data = page.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no bytes decode to ("\ud800" in JSON)
+        data = page.encode("utf-8", "backslashreplace")
     write_replacing(out, data)  # never through a link at --out, never blocking on a FIFO
     size = len(data)
     click.echo(f"fiqa report: wrote {out} ({size} bytes)", err=True)

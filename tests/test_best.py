@@ -302,3 +302,26 @@ def test_stdin_names_that_are_not_utf8_keep_their_bytes(photo: np.ndarray, tmp_p
     assert result.exit_code == 0, result.output
     (row,) = rows_of(result.output)
     assert row["status"] == "ok" and row["frame"] == "0"
+
+
+def test_a_folder_too_deep_to_list_is_a_row_and_the_others_keep_theirs(
+    random_onnx_model: Path, photo: np.ndarray, tmp_path: Path
+) -> None:
+    """Issue 30: a subfolder whose path is over the OS's 4,096-byte limit ended the run."""
+    from limited_run import run_fiqa
+
+    root = tmp_path / "sessions"
+    burst(root / "good", [photo])
+    descriptor = os.open(root, os.O_RDONLY)
+    for _ in range(25):  # 25 x 200 characters: made one level at a time, relative to the last
+        os.mkdir("d" * 200, dir_fd=descriptor)
+        inner = os.open("d" * 200, os.O_RDONLY, dir_fd=descriptor)
+        os.close(descriptor)
+        descriptor = inner
+    os.close(descriptor)
+    args = ["best", "--model", random_onnx_model, "--device", "cpu", "--detector", "mtcnn"]
+    done = run_fiqa([*args, "-q", root])
+    assert done.returncode == 3, done.stderr  # the deep folder has no acceptable frame
+    rows = list(csv.DictReader(io.StringIO(done.stdout.decode())))
+    assert [row["status"] for row in rows] == ["ok", "no_acceptable_frame"]
+    assert "cannot list folder: File name too long" in rows[1]["message"]

@@ -397,3 +397,12 @@ def test_scores_that_match_no_evaluated_face_are_refused(
     )
     assert result.exit_code == 1
     assert "elsewhere: no row of its scores file matches any" in result.output
+
+
+def test_a_pairs_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    from fiqa_cli.evaluation.lfw_pairs import PairsFileError, read_lfw_pairs
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_bytes(b"1\nAlice\t1\t2\nB\xe9atrice\t1\t2\n")  # Latin-1, as old tools write
+    with pytest.raises(PairsFileError, match="pairs.txt: not UTF-8 text"):
+        read_lfw_pairs(pairs, tmp_path)

@@ -69,7 +69,16 @@ class FrameGroup:
 
 
 def is_video_file(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()
+    return path.suffix.lower() in VIDEO_SUFFIXES and _is_file(path)
+
+
+def _is_file(path: Path) -> bool | None:
+    """Whether `path` is a regular file; None when the OS cannot tell (a path over its
+    length limit): reading it says why, in its row."""
+    try:
+        return path.is_file()
+    except OSError:
+        return None
 
 
 def groups_from_arguments(arguments: Sequence[str], group_by: str) -> list[FrameGroup]:
@@ -79,11 +88,12 @@ def groups_from_arguments(arguments: Sequence[str], group_by: str) -> list[Frame
     keyed: dict[str, list[str]] = {}
     empty: list[FrameGroup] = []
     for argument in arguments:
-        files = _frame_files(Path(argument))
-        if not files:
+        files, unlisted = _frame_files(Path(argument))
+        if not files and not unlisted:
             empty.append(FrameGroup(argument, (), _no_frames_problem(Path(argument))))
         for path in files:
             keyed.setdefault(_group_key(path, group_by), []).append(str(path))
+        empty += unlisted
     groups = [FrameGroup(name, tuple(sources)) for name, sources in keyed.items()]
     return groups + empty
 
@@ -94,9 +104,11 @@ def groups_from_lines(stdin: BinaryIO) -> Iterator[FrameGroup]:
     for line in iter(stdin.readline, b""):
         argument = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
         if argument.strip():
-            files = _frame_files(Path(argument))
-            problem = None if files else _no_frames_problem(Path(argument))
-            yield FrameGroup(argument, tuple(map(str, files)), problem)
+            files, unlisted = _frame_files(Path(argument))
+            problem = None if files or unlisted else _no_frames_problem(Path(argument))
+            if files or not unlisted:
+                yield FrameGroup(argument, tuple(map(str, files)), problem)
+            yield from unlisted
 
 
 def group_frames(group: FrameGroup, sampling: Sampling) -> Iterator[Frame]:
@@ -189,20 +201,27 @@ def _image_frame(ref: FrameRef) -> Frame:
         return Frame(ref, None, str(error))
 
 
-def _frame_files(path: Path) -> list[Path]:
+def _frame_files(path: Path) -> tuple[list[Path], list[FrameGroup]]:
     """The regular image and video files of an argument: itself, or those below a folder
-    (walked as `fiqa score` walks folders), in path order."""
-    if not path.is_dir():
-        return [path] if path.is_file() else []
-    found = walk_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES, _raise)
-    return sorted(
-        (file for file in found if file.is_file()),
+    (walked as `fiqa score` walks folders), in path order; and a group with its problem for
+    each folder that cannot be listed (a path over the OS's length limit, say)."""
+    try:
+        is_folder = path.is_dir()
+    except OSError:  # a path the OS refuses: reading it says why, in its row
+        is_folder = False
+    if not is_folder:
+        return ([path] if _is_file(path) is not False else []), []
+    unlisted: list[OSError] = []
+    found = walk_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES, unlisted.append)
+    files = sorted(
+        (file for file in found if _is_file(file) is not False),
         key=lambda file: file.relative_to(path).parts,
     )
-
-
-def _raise(error: OSError) -> None:
-    raise error
+    problems = [
+        FrameGroup(error.filename, (), f"cannot list folder: {error.strerror}")
+        for error in unlisted
+    ]
+    return files, problems
 
 
 def _group_key(path: Path, group_by: str) -> str:

@@ -621,3 +621,23 @@ def test_rank_correlation_is_spearmans():
     assert rank_correlation(np.array([1, 2, 2, 4]), np.array([1, 2, 3, 4])) == pytest.approx(
         np.corrcoef([1, 2.5, 2.5, 4], [1, 2, 3, 4])[0, 1]
     )
+
+
+@pytest.mark.parametrize("bomb", ["config", "stride-0"])
+def test_a_checkpoint_claiming_a_huge_layer_is_refused_unallocated(tmp_path, bomb):
+    """Issue 30: an embedding_size of 10**11 in the config, or a stride-0 tensor of 10**10
+    elements (a few bytes on disk), asked torch for terabytes before the layout check."""
+    from limited_run import run_fiqa
+
+    if bomb == "config":
+        content = training_checkpoint(create_backbone("mobilefacenet"), embedding_size=10**11)
+    else:  # a bare state dict, as official checkpoints are: its size read from the tensor
+        content = create_backbone("mobilefacenet").state_dict()
+        content["features.weight"] = torch.zeros(1).expand(10**10)
+    checkpoint = tmp_path / "bomb.pt"
+    torch.save(content, checkpoint)
+    assert checkpoint.stat().st_size < 10 * 2**20
+    done = run_fiqa(["export", checkpoint, "--out", tmp_path / "bomb.onnx", "--no-parity"])
+    stderr = done.stderr.decode()
+    assert done.returncode == 1 and "does not fit mobilefacenet" in stderr, stderr[-2000:]
+    assert stderr.startswith("Error: ") and stderr.count("\n") == 1

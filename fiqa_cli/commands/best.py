@@ -28,6 +28,9 @@ from fiqa_cli.runtime.output_file import open_output
 from fiqa_cli.runtime.rows import FORMATS, RowWriter, format_for
 
 EXIT_NO_ACCEPTABLE_FRAME = 3
+# Above any video's frame rate (high-speed cameras record up to about 1,000 frames a second);
+# a larger --fps is a mistake, not a request.
+MAX_FPS = 1000.0
 
 
 @click.command(cls=FiqaCommand)
@@ -56,8 +59,11 @@ EXIT_NO_ACCEPTABLE_FRAME = 3
 )
 @click.option(
     "--fps",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Score about F frames per second of video (by timestamp); not with --stride.",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_FPS),
+    help=(
+        "Score about F frames per second of video (by timestamp); not with --stride. Above "
+        f"the video's own frame rate every frame is scored; at most {MAX_FPS}."
+    ),
 )
 @click.option(
     "--start",

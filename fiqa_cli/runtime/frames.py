@@ -8,6 +8,7 @@ the only exact index and timestamp of a frame is the one reached by reading up t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,10 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from fiqa_cli.choices import GROUP_BY_NONE, GROUP_BY_VIDEO
+from fiqa_cli.choices import DEFAULT_MAX_PIXELS, GROUP_BY_NONE, GROUP_BY_VIDEO
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES
-from fiqa_cli.runtime.inputs import walk_files
+from fiqa_cli.runtime.inputs import stdin_items, walk_files
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".mjpeg"}
@@ -99,11 +100,13 @@ def groups_from_arguments(arguments: Sequence[str], group_by: str) -> list[Frame
 
 
 def groups_from_lines(stdin: BinaryIO) -> Iterator[FrameGroup]:
-    """One group per line (a folder, a video or an image), read as each line arrives; names
-    that are not UTF-8 keep their bytes (surrogateescape), as `fiqa score -` reads them."""
-    for line in iter(stdin.readline, b""):
-        argument = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
-        if argument.strip():
+    """One group per line (a folder, a video or an image), read as each line arrives and
+    as `fiqa score -` reads them (a line too long to be a path is a group with that problem)."""
+    for item in stdin_items(stdin):
+        argument = item.path
+        if item.problem is not None:
+            yield FrameGroup(argument, (), item.problem)
+        else:
             files, unlisted = _frame_files(Path(argument))
             problem = None if files or unlisted else _no_frames_problem(Path(argument))
             if files or not unlisted:
@@ -127,9 +130,10 @@ def group_frames(group: FrameGroup, sampling: Sampling) -> Iterator[Frame]:
 def video_frames(path: str, sampling: Sampling) -> Iterator[Frame]:
     """The sampled frames of a video, upright per its rotation metadata. A video that cannot
     be opened, or that fails part way, ends with one frame carrying the problem."""
-    capture = _open_video(path)
-    if capture is None:
-        yield Frame(FrameRef(path, 0), None, "cannot open as a video (corrupt or unsupported)")
+    try:
+        capture = _open_video(path)
+    except DecodeError as error:
+        yield Frame(FrameRef(path, 0), None, str(error))
         return
     start_ms = sampling.start_s * 1000.0
     next_due_ms = start_ms
@@ -150,10 +154,13 @@ def video_frames(path: str, sampling: Sampling) -> Iterator[Frame]:
             elif timestamp_ms < next_due_ms:
                 continue
             else:
-                # Due times advance on a fixed grid, so one frame's jitter does not shift
-                # every later sample.
-                while next_due_ms <= timestamp_ms:
-                    next_due_ms += 1000.0 / sampling.fps
+                # Due times lie on a fixed grid from --start, so one frame's jitter does not
+                # shift every later sample; the next one is computed, not stepped to (a step
+                # of 1000/fps ms would take billions of steps at --fps 1e9).
+                period_ms = 1000.0 / sampling.fps
+                next_due_ms = (
+                    start_ms + (math.floor((timestamp_ms - start_ms) / period_ms) + 1) * period_ms
+                )
             ok, image = capture.retrieve()
             ref = FrameRef(path, index, timestamp_ms)
             if ok and image is not None:
@@ -171,8 +178,6 @@ def read_frame(ref: FrameRef) -> np.ndarray:
     if not is_video_file(Path(ref.source)):
         return read_image(ref.source)
     capture = _open_video(ref.source)
-    if capture is None:
-        raise DecodeError("cannot open as a video (corrupt or unsupported)")
     try:
         for _ in range(ref.index + 1):
             if not capture.grab():
@@ -185,10 +190,20 @@ def read_frame(ref: FrameRef) -> np.ndarray:
     return image
 
 
-def _open_video(path: str) -> cv2.VideoCapture | None:
+def _open_video(path: str) -> cv2.VideoCapture:
+    """The opened video; DecodeError when it cannot be opened, or when its frames are over
+    the pixel budget that decoding an image has (a 2.6 MB MJPEG of 12000x12000 frames)."""
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
-        return None
+        raise DecodeError("cannot open as a video (corrupt or unsupported)")
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width * height > DEFAULT_MAX_PIXELS:
+        capture.release()
+        raise DecodeError(
+            f"video frames are {width}x{height} ({width * height / 1e6:.1f} megapixels), over "
+            f"the pixel budget of {DEFAULT_MAX_PIXELS}"
+        )
     # Phones store portrait video as landscape frames plus a rotation; apply it.
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hostile_files import scan_bomb
 from limited_run import run_fiqa
 
 from fiqa_cli.cli import main
@@ -398,11 +399,22 @@ def test_quiet_run_writes_nothing_on_stderr(random_onnx_model, lfw_images, tmp_p
     photos = sorted(lfw_images.glob("*/*_0001.jpg"))[:6]
     broken = tmp_path / "broken.png"
     broken.write_bytes(cv2.imencode(".png", np.zeros((50, 50, 3), np.uint8))[1].tobytes()[:60])
+    # issue 30: messages libjpeg, libpng and FFmpeg write to stderr themselves
+    rescanned = tmp_path / "rescanned.jpg"
+    rescanned.write_bytes(scan_bomb(64, 20))  # "Inconsistent progression sequence"
+    crc = bytearray(cv2.imencode(".png", np.full((100, 100, 3), 9, np.uint8))[1].tobytes())
+    crc[40:44] = b"XXXX"  # "libpng error: IDAT: CRC error"
+    (tmp_path / "crc.png").write_bytes(bytes(crc))
+    inputs = [*photos, broken, rescanned, tmp_path / "crc.png"]
     args = ["score", "--model", random_onnx_model, "--detector", "mtcnn", "--workers", "3"]
-    done = run_fiqa([*args, "-q", "--device", "cpu", *photos, broken])
+    done = run_fiqa([*args, "-q", "--device", "cpu", *inputs])
     assert done.returncode == 0
     assert done.stderr == b""
-    assert len(csv_rows(done.stdout)) == len(photos) + 1
+    assert len(csv_rows(done.stdout)) == len(inputs)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100))  # "moov atom not found"
+    done = run_fiqa(["best", "--model", random_onnx_model, "-q", "--device", "cpu", clip])
+    assert done.returncode == 3 and done.stderr == b"", done.stderr
 
 
 def _score_child(model: Path, *args: object) -> subprocess.Popen:

@@ -25,6 +25,7 @@ from fiqa_cli.commands.options import (
 )
 from fiqa_cli.runtime.inputs import STDIN, stdin_bytes
 from fiqa_cli.runtime.output_file import open_output
+from fiqa_cli.runtime.quiet import keep_libraries_quiet
 from fiqa_cli.runtime.rows import FORMATS, RowWriter, format_for
 
 EXIT_NO_ACCEPTABLE_FRAME = 3
@@ -149,6 +150,8 @@ def best(
         raise click.UsageError("'-' (stdin) must be the only INPUT")
     sampling = Sampling(stride=stride, fps=fps, start_s=start, end_s=end)
     judge = profile_from_options(profile, requirements)
+    if quiet:
+        keep_libraries_quiet()
 
     def notice(message: str) -> None:
         if not quiet:

@@ -37,6 +37,7 @@ from fiqa_cli.runtime.inputs import (
     stdin_bytes,
 )
 from fiqa_cli.runtime.output_file import open_output
+from fiqa_cli.runtime.quiet import keep_libraries_quiet
 from fiqa_cli.runtime.rows import (
     COLUMNS,
     FAIL,
@@ -171,6 +172,8 @@ def score(
     fmt = format_for(out, fmt)
     stdin = stdin_bytes(inputs)
     judge = profile_from_options(profile, requirements)
+    if quiet:
+        keep_libraries_quiet()
 
     def notice(message: str) -> None:
         if not quiet:

@@ -121,6 +121,8 @@ def test_mtcnn_runs_a_cluttered_photo_in_bounded_batches(
 def test_nothing_found_in_blank_or_tiny_images(detector) -> None:
     assert detector.detect(np.full((300, 300, 3), 128, np.uint8)) == []
     assert detector.detect(np.full((20, 20, 3), 128, np.uint8)) == []
+    for shape in ((1, 100_000, 3), (100_000, 1, 3), (1, 65_500, 3), (20, 65_500, 3)):
+        assert detector.detect(np.full(shape, 128, np.uint8)) == []  # issue 30: no assertion
 
 
 def test_very_large_image_keeps_original_coordinates(detector, group_photo: np.ndarray) -> None:

@@ -24,6 +24,10 @@ from fiqa_cli.runtime.providers import CPU, Providers
 # Larger images are shrunk for detection only; boxes and landmarks are mapped back so that
 # alignment samples the full-resolution image.
 DETECTION_MAX_SIDE = 1280
+# No detector finds a face in fewer pixels (MTCNN's smallest is 12, YuNet's about 10); an image
+# this narrow once capped (1x100000, 65500x1) holds none, and its backends' resizing would
+# fail on sides that round to 0.
+MIN_DETECTION_SIDE = 16
 # insightface packs name their detector det_<size>.onnx (buffalo_l: det_10g.onnx); the
 # standalone releases are scrfd_*.onnx. Other pack members (2d106det.onnx) are landmarkers.
 _SCRFD_NAME_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
@@ -75,6 +79,8 @@ class FaceDetector:
 
     def detect(self, image_bgr: np.ndarray) -> list[Face]:
         scale = min(1.0, DETECTION_MAX_SIDE / max(image_bgr.shape[:2]))
+        if min(image_bgr.shape[:2]) * scale < MIN_DETECTION_SIDE:
+            return []
         if scale < 1.0:
             size = (round(image_bgr.shape[1] * scale), round(image_bgr.shape[0] * scale))
             image_bgr = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)

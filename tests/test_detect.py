@@ -209,3 +209,14 @@ def test_booth_closeups_are_found_and_aligned_alike(
 
 def _by_position(faces):
     return sorted(faces, key=lambda face: (face.bbox[0], face.bbox[1]))
+
+
+def test_auto_takes_yunet_when_the_model_root_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 30: an unreadable ~/.insightface/models ended `--detector auto` in a traceback.
+    A path over the OS's limit fails as a folder without permission does (and the suite may
+    run as root, whom permissions do not stop)."""
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path / ("x" * 5000)))
+    assert find_scrfd_model() is None
+    assert create_detector("auto").name == "yunet"

@@ -7,6 +7,8 @@ shipped YuNet with MTCNN's O-Net for landmarks, and `auto` prefers SCRFD when a 
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -97,11 +99,14 @@ class FaceDetector:
 
 
 def find_scrfd_model() -> Path | None:
-    """An SCRFD model in insightface's model root (e.g. buffalo_l/det_10g.onnx), or None."""
-    root = insightface_model_root()
-    if not root.is_dir():
-        return None
-    found = sorted({p for pattern in _SCRFD_NAME_PATTERNS for p in root.rglob(pattern)})
+    """An SCRFD model in insightface's model root (e.g. buffalo_l/det_10g.onnx), or None.
+    Folders that cannot be read (no permission, a path over the OS's limit) hold none."""
+    found = sorted(
+        Path(folder, name)
+        for folder, _, names in os.walk(insightface_model_root())
+        for name in names
+        if any(fnmatch.fnmatch(name, pattern) for pattern in _SCRFD_NAME_PATTERNS)
+    )
     return found[0] if found else None
 
 

@@ -87,3 +87,12 @@ def test_a_jpeg_of_too_many_scans_is_refused_unread(random_onnx_model, tmp_path)
     assert rows["scans.jpg"]["status"] == "unreadable"
     assert f"over the limit of {MAX_JPEG_SCANS}" in rows["scans.jpg"]["message"]
     assert rows["ordinary.jpg"]["status"] == "ok"
+
+
+def test_a_jpeg_header_of_endless_segments_is_refused_at_once(tmp_path) -> None:
+    from fiqa_cli.runtime.decode import DecodeError, read_image
+
+    path = tmp_path / "segments.jpg"
+    path.write_bytes(b"\xff\xd8" + b"\xff\xe0\x00\x02" * 1_000_000)  # 4 MB of empty APP0s
+    with pytest.raises(DecodeError, match="more than 1000 segments"):
+        read_image(path)

@@ -89,10 +89,15 @@ def test_a_jpeg_of_too_many_scans_is_refused_unread(random_onnx_model, tmp_path)
     assert rows["ordinary.jpg"]["status"] == "ok"
 
 
-def test_a_jpeg_header_of_endless_segments_is_refused_at_once(tmp_path) -> None:
+def test_headers_of_endless_segments_or_boxes_are_refused_at_once(tmp_path) -> None:
     from fiqa_cli.runtime.decode import DecodeError, read_image
 
     path = tmp_path / "segments.jpg"
     path.write_bytes(b"\xff\xd8" + b"\xff\xe0\x00\x02" * 1_000_000)  # 4 MB of empty APP0s
     with pytest.raises(DecodeError, match="more than 1000 segments"):
+        read_image(path)
+    path = tmp_path / "boxes.jp2"
+    signature = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+    path.write_bytes(signature + b"\x00\x00\x00\x08free" * 1_000_000)  # 8 MB of empty boxes
+    with pytest.raises(DecodeError, match="more than 1000 boxes"):
         read_image(path)

@@ -65,6 +65,7 @@ _HDR_RESOLUTION = re.compile(rb"-Y ([1-9]\d{0,8}) \+X ([1-9]\d{0,8})")
 _HDR_PIXEL_BYTES = 12  # three float32 samples
 _PFM_PIXEL_BYTES = {b"PF": 12, b"Pf": 4}
 _J2K_SIZ = b"\xff\x4f\xff\x51"
+_JP2_MAX_BOXES = 1000  # before the codestream; ordinary files have 3 to 10
 _J2K_SAMPLE_BYTES = 4  # OpenJPEG decodes every sample to an int32
 
 
@@ -216,7 +217,7 @@ def _jp2(data: bytes) -> ImageHeader:
     """The size of a JP2 file is its codestream's, the first `jp2c` box among the top-level
     boxes; an `ihdr` elsewhere (in an `xml ` box, say) may say anything."""
     position = 0
-    while True:
+    for _ in range(_JP2_MAX_BOXES):
         length, kind = struct.unpack(">I4s", data[position : position + 8])
         start = position + 8
         if length == 1:  # a 64-bit length follows the type
@@ -229,6 +230,7 @@ def _jp2(data: bytes) -> ImageHeader:
         if length < start - position:
             raise ValueError
         position += length
+    raise HeaderError(f"JPEG 2000 file of more than {_JP2_MAX_BOXES} boxes before its codestream")
 
 
 def _j2k(data: bytes, start: int = 0) -> ImageHeader:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import struct
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,13 @@ def test_headers_of_endless_segments_or_boxes_are_refused_at_once(tmp_path) -> N
     path.write_bytes(signature + b"\x00\x00\x00\x08free" * 1_000_000)  # 8 MB of empty boxes
     with pytest.raises(DecodeError, match="more than 1000 boxes"):
         read_image(path)
+
+
+def test_an_exr_header_walking_backwards_ends(random_onnx_model, tmp_path) -> None:
+    """Found with issue 30: an OpenEXR attribute of size -8 sent the header reader back to the
+    same attribute for ever (a hang before any decoder ran)."""
+    path = tmp_path / "loop.exr"
+    attribute = b"a\0t\0" + struct.pack("<i", -8)
+    path.write_bytes(b"\x76\x2f\x31\x01" + bytes(4) + attribute + bytes(10))
+    (row,) = rows_of(random_onnx_model, [path]).values()  # run_fiqa's timeout ends a hang
+    assert row["status"] == "unreadable" and "corrupt image header" in row["message"], row

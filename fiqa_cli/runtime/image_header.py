@@ -66,6 +66,7 @@ _HDR_PIXEL_BYTES = 12  # three float32 samples
 _PFM_PIXEL_BYTES = {b"PF": 12, b"Pf": 4}
 _J2K_SIZ = b"\xff\x4f\xff\x51"
 _JP2_MAX_BOXES = 1000  # before the codestream; ordinary files have 3 to 10
+_EXR_MAX_ATTRIBUTES = 1000  # ordinary files have about 10
 _J2K_SAMPLE_BYTES = 4  # OpenJPEG decodes every sample to an int32
 
 
@@ -260,10 +261,14 @@ def _radiance(data: bytes) -> ImageHeader:
 
 def _exr(data: bytes) -> tuple[int, int]:
     position = 8
-    while data[position] != 0:  # attributes: name\0 type\0 size value, up to an empty name
+    # attributes: name\0 type\0 size value, up to an empty name; a negative size would walk
+    # back and loop for ever, and their number is bounded as a JPEG's segments are
+    for _ in range(_EXR_MAX_ATTRIBUTES):
+        if data[position] == 0:
+            break
         name_end = data.index(b"\0", position)
         type_end = data.index(b"\0", name_end + 1)
-        (size,) = struct.unpack("<i", data[type_end + 1 : type_end + 5])
+        (size,) = struct.unpack("<I", data[type_end + 1 : type_end + 5])
         value = type_end + 5
         if data[position:name_end] == b"dataWindow":
             x_min, y_min, x_max, y_max = struct.unpack("<iiii", data[value : value + 16])

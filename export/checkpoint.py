@@ -65,7 +65,11 @@ def load_backbone(
         known = ", ".join(sorted(BACKBONES))
         raise CheckpointError(f"unknown architecture {architecture!r}; known: {known}")
     embedding_size = int(config.get("embedding_size", _embedding_size(state_dict)))
-    model = create_backbone(architecture, embedding_size=embedding_size)
+    # Built without memory (the meta device) and checked against the checkpoint before any
+    # tensor is allocated: a config's embedding_size of 10**11, or a stride-0 tensor that
+    # claims 10**10 elements in a 5 MB file, would otherwise ask for terabytes.
+    with torch.device("meta"):
+        model = create_backbone(architecture, embedding_size=embedding_size)
     _check_layout(model, state_dict, architecture)
     # assign=True adopts the loaded tensors instead of copying them into fresh parameters.
     model.load_state_dict(state_dict, assign=True)

@@ -84,10 +84,7 @@ class AlignedCropCache:
         if isinstance(found, str):  # no face, or one cut off by the border: nothing to train on
             no_face_file.touch()
             return None
-        # Written under a temporary name so that a killed run never leaves half a PNG behind.
-        partial = folder / f"{key}.partial.png"
-        write_png(partial, found.crop)
-        partial.replace(crop_file)
+        write_png(crop_file, found.crop)  # renamed into place: a killed run leaves no half PNG
         return crop_file
 
 

@@ -12,7 +12,6 @@ import copy
 import io
 import json
 import os
-import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from fiqa_cli.export.quantize import (
     rank_correlation,
 )
 from fiqa_cli.runtime.model_input import crops_to_input
+from fiqa_cli.runtime.safe_write import UnsafeTargetError, check_replaceable, replacing
 
 # Largest relative output difference (see `relative_difference`) an export may show against
 # the float32 torch model. Half-precision weights and activations cost about three digits.
@@ -221,14 +221,18 @@ def export_checkpoint(
     out_path = Path(out_path) if out_path is not None else checkpoint_path.with_suffix(".onnx")
     if out_path.resolve() == checkpoint_path.resolve():
         raise ExportError(f"the output path {out_path} is the checkpoint itself; pass --out")
-    _check_replaceable(out_path)
+    try:
+        check_replaceable(out_path)
+    except UnsafeTargetError as error:
+        raise ExportError(f"--out {error}") from None
     precision = _precision(fp16, int8_crops, parity, parity_images)
     # Read before the slow export: a bad crop folder is refused at once.
     calibration = calibration_inputs(Path(int8_crops)) if int8_crops is not None else None
     parity_input = _parity_input(parity_images) if parity else None
     backbone = load_backbone(checkpoint_path, arch=arch, trust=trust)
-    staging_path = out_path.with_name(out_path.name + ".partial")
-    try:
+    # Written in a private folder beside --out (a planted `OUT.partial` link is never
+    # followed) and renamed over it once it has passed its checks.
+    with replacing(out_path) as staging_path:
         export_model(
             backbone.model,
             staging_path,
@@ -256,9 +260,6 @@ def export_checkpoint(
                     "the ONNX model does not reproduce the checkpoint: "
                     f"{parity_result.summary()}; no model was written"
                 )
-        os.replace(staging_path, out_path)
-    finally:
-        staging_path.unlink(missing_ok=True)
     return ExportResult(
         out_path=out_path,
         architecture=backbone.architecture,
@@ -279,26 +280,6 @@ def _precision(fp16: bool, int8_crops: object, parity: bool, parity_images: obje
             "which the int8 model must order faces as the float32 model does"
         )
     return PRECISION
-
-
-def _check_replaceable(out_path: Path) -> None:
-    """The model is renamed into place, which would turn a device node, a FIFO or a symlink
-    at `out_path` into a regular file (`/dev/full` among them): only a regular file or a new
-    path is written."""
-    try:
-        mode = os.lstat(out_path).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as error:
-        raise ExportError(f"cannot check --out {out_path}: {error.strerror or error}") from None
-    if stat.S_ISLNK(mode):
-        raise ExportError(
-            f"--out {out_path} is a symbolic link; pass the path it points to or a new path"
-        )
-    if not stat.S_ISREG(mode):
-        raise ExportError(
-            f"--out {out_path} exists and is not a regular file; pass a new path or a file"
-        )
 
 
 def measure_parity(

@@ -29,6 +29,7 @@ from fiqa_cli.export.augment import DEGRADATIONS, to_input_tensor
 from fiqa_cli.export.image_folder import read_crop_rgb
 from fiqa_cli.export.loss import certainty_ratio
 from fiqa_cli.export.teacher import DlibTeacher
+from fiqa_cli.runtime.safe_write import replacing
 
 TEACHERS = {DlibTeacher.name: DlibTeacher}
 # Changing the training degradations changes every degraded variant: their cached descriptors
@@ -90,11 +91,9 @@ class TeacherEmbeddingCache:
             pixels = [variant_pixels(read_crop_rgb(crops[i]), keys[i], v) for i, v in chunk]
             for (i, v), descriptor in zip(chunk, self._teacher.embed(pixels), strict=True):
                 path = self._file(keys[i], v)
-                # Written under a temporary name: a killed run never leaves half a file behind.
-                partial = path.with_name(path.name + ".partial")
-                with open(partial, "wb") as stream:
+                # Renamed into place: a killed run never leaves half a file behind.
+                with replacing(path) as written, open(written, "xb") as stream:
                     np.save(stream, descriptor)
-                partial.replace(path)
             print(f"teacher: {start + len(chunk)}/{len(missing)} embedded", file=sys.stderr)
         return np.stack(
             [

@@ -44,6 +44,7 @@ from fiqa_cli.export.loss import CRFIQALoss, LossParts
 from fiqa_cli.export.multi_root import image_folders
 from fiqa_cli.export.recordio import RecordIODataset
 from fiqa_cli.runtime.packages import installed_versions
+from fiqa_cli.runtime.safe_write import replacing
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TEACHER_CACHE = "teacher-embeddings"
@@ -225,9 +226,9 @@ RESUME_MUST_MATCH = (
 
 
 def save_checkpoint(path: Path, checkpoint: dict) -> None:
-    partial = path.with_suffix(".partial")
-    torch.save(checkpoint, partial)
-    partial.replace(path)  # atomic: a crash mid-save leaves the previous checkpoint intact
+    # Renamed into place: a crash mid-save leaves the previous checkpoint intact.
+    with replacing(path) as written:
+        torch.save(checkpoint, written)
 
 
 def append_log(run_dir: Path, record: dict) -> None:

@@ -7,6 +7,8 @@ import csv
 import io
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -302,3 +304,80 @@ def test_stdin_names_that_are_not_utf8_keep_their_bytes(photo: np.ndarray, tmp_p
     assert result.exit_code == 0, result.output
     (row,) = rows_of(result.output)
     assert row["status"] == "ok" and row["frame"] == "0"
+
+
+def test_a_folder_too_deep_to_list_is_a_row_and_the_others_keep_theirs(
+    random_onnx_model: Path, photo: np.ndarray, tmp_path: Path
+) -> None:
+    """Issue 30: a subfolder whose path is over the OS's 4,096-byte limit ended the run."""
+    from limited_run import run_fiqa
+
+    root = tmp_path / "sessions"
+    burst(root / "good", [photo])
+    descriptor = os.open(root, os.O_RDONLY)
+    for _ in range(25):  # 25 x 200 characters: made one level at a time, relative to the last
+        os.mkdir("d" * 200, dir_fd=descriptor)
+        inner = os.open("d" * 200, os.O_RDONLY, dir_fd=descriptor)
+        os.close(descriptor)
+        descriptor = inner
+    os.close(descriptor)
+    args = ["best", "--model", random_onnx_model, "--device", "cpu", "--detector", "mtcnn"]
+    done = run_fiqa([*args, "-q", root])
+    assert done.returncode == 3, done.stderr  # the deep folder has no acceptable frame
+    rows = list(csv.DictReader(io.StringIO(done.stdout.decode())))
+    assert [row["status"] for row in rows] == ["ok", "no_acceptable_frame"]
+    assert "cannot list folder: File name too long" in rows[1]["message"]
+
+
+# Issue 30, cases 4, 5 and 7: `fiqa best` is bounded in time and memory like `fiqa score`.
+
+
+def _best_child(*args: object, stdin: bytes | None = None, timeout: float = 120):
+    from limited_run import run_fiqa
+
+    base = ["best", "--device", "cpu", "--detector", "mtcnn", "-q"]
+    return run_fiqa([*base, *args], stdin=stdin, timeout=timeout)
+
+
+def test_an_fps_beyond_any_video_is_a_usage_error_and_a_high_one_takes_every_frame(
+    random_onnx_model: Path, photo: np.ndarray, tmp_path: Path
+) -> None:
+    clip = write_video(tmp_path / "clip.avi", [photo] * 5)
+    for fps in ("1e9", "1e20"):
+        done = _best_child("--model", random_onnx_model, clip, "--fps", fps, timeout=60)
+        assert done.returncode == 2 and b"--fps" in done.stderr, done.stderr
+    # the sampler itself, past the option's check: every frame, at once, however high
+    code = (
+        "import sys; from fiqa_cli.runtime.frames import Sampling, video_frames\n"
+        "frames = list(video_frames(sys.argv[1], Sampling(fps=1e20)))\n"
+        "print([frame.ref.index for frame in frames])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(clip)], capture_output=True, timeout=60, check=True
+    )
+    assert done.stdout.decode().strip() == "[0, 1, 2, 3, 4]"
+    done = _best_child("--model", random_onnx_model, clip, "--fps", 1000, "--top", 5)
+    assert done.returncode == 0, done.stderr
+    assert len(list(csv.DictReader(io.StringIO(done.stdout.decode())))) == 5
+
+
+def test_an_endless_stdin_line_is_one_group_row(random_onnx_model: Path, tmp_path) -> None:
+    done = _best_child("--model", random_onnx_model, "-", stdin=b"\0" * 10_000_000)
+    assert done.returncode == 3, done.stderr
+    (row,) = csv.DictReader(io.StringIO(done.stdout.decode()))
+    assert row["status"] == "no_acceptable_frame" and "longer than" in row["message"], row
+
+
+def test_video_frames_over_the_pixel_budget_are_refused(random_onnx_model, tmp_path) -> None:
+    clip = tmp_path / "huge.avi"
+    code = (
+        "import sys, cv2, numpy as np\n"
+        "mjpg = cv2.VideoWriter_fourcc(*'MJPG')\n"
+        "writer = cv2.VideoWriter(sys.argv[1], mjpg, 10, (11000, 11000))\n"
+        "writer.write(np.zeros((11000, 11000, 3), np.uint8)); writer.release()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(clip)], timeout=120, check=True)
+    done = _best_child("--model", random_onnx_model, clip)
+    assert done.returncode == 3, done.stderr
+    (row,) = csv.DictReader(io.StringIO(done.stdout.decode()))
+    assert "11000x11000" in row["message"] and "pixel budget" in row["message"], row

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,10 @@ def test_json_round_trip_and_refusals():
             Calibration.from_json(json.dumps(broken))
     with pytest.raises(CalibrationError):
         Calibration.from_json("{")
+    for field in ("samples", "mated_comparisons"):  # 1e999 reads as inf, which int() refuses
+        text = json.dumps({**record, field: 0}).replace(f'"{field}": 0', f'"{field}": 1e999')
+        with pytest.raises(CalibrationError, match="not a number"):
+            Calibration.from_json(text)
 
 
 def test_photo_failures_count_comparisons_at_or_below_the_threshold():
@@ -160,6 +165,7 @@ def calibrated(shared_dir: Path, lfw_images: Path, random_onnx_model: Path, tmp_
     """The random plumbing model (uncalibrated), calibrated on 20 LFW identities at FMR 1e-2."""
     out = tmp_path_factory.mktemp("calibrated") / "calibrated.onnx"
     out.write_bytes(random_onnx_model.read_bytes())
+    out.chmod(0o640)  # a service running as another user, in the group, reads it
     fr_model = shared_dir / "models" / "mobilefacenet_eval.onnx"
     result = fiqa(
         "calibrate", lfw_images, "--model", out, "--out", out, "--fr-model", fr_model,
@@ -168,6 +174,7 @@ def calibrated(shared_dir: Path, lfw_images: Path, random_onnx_model: Path, tmp_
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "held-out fit" in result.stdout and "wrote" in result.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640  # the replaced model's mode is kept
     return out
 
 

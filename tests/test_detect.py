@@ -140,6 +140,8 @@ def test_mtcnn_runs_a_cluttered_photo_in_bounded_batches(
 def test_nothing_found_in_blank_or_tiny_images(detector) -> None:
     assert detector.detect(np.full((300, 300, 3), 128, np.uint8)) == []
     assert detector.detect(np.full((20, 20, 3), 128, np.uint8)) == []
+    for shape in ((1, 100_000, 3), (100_000, 1, 3), (1, 65_500, 3), (20, 65_500, 3)):
+        assert detector.detect(np.full(shape, 128, np.uint8)) == []  # issue 30: no assertion
 
 
 def test_very_large_image_keeps_original_coordinates(detector, group_photo: np.ndarray) -> None:
@@ -276,3 +278,14 @@ def test_only_shrunk_photos_without_a_large_face_are_searched_again(lfw_images: 
     counting.calls = 0
     assert len(detector.detect(_event_photo(lfw_images, [(3000, 2000)]))) == 1
     assert counting.calls > 1  # the first pass, then the tiles
+
+
+def test_auto_takes_yunet_when_the_model_root_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 30: an unreadable ~/.insightface/models ended `--detector auto` in a traceback.
+    A path over the OS's limit fails as a folder without permission does (and the suite may
+    run as root, whom permissions do not stop)."""
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path / ("x" * 5000)))
+    assert find_scrfd_model() is None
+    assert create_detector("auto").name == "yunet"

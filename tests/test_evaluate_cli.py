@@ -464,3 +464,27 @@ def test_a_pairs_file_takes_a_single_root(tmp_path: Path) -> None:
         evaluate, [*map(str, roots), "--pairs", str(pairs), "--fr-model", str(pairs)]
     )
     assert result.exit_code == 2 and "--pairs names the photos of a single ROOT" in result.output
+
+
+def test_a_pairs_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    from fiqa_cli.evaluation.lfw_pairs import PairsFileError, read_lfw_pairs
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_bytes(b"1\nAlice\t1\t2\nB\xe9atrice\t1\t2\n")  # Latin-1, as old tools write
+    with pytest.raises(PairsFileError, match="pairs.txt: not UTF-8 text"):
+        read_lfw_pairs(pairs, tmp_path)
+
+
+def test_a_face_with_two_different_rows_is_refused(tmp_path: Path) -> None:
+    """Issue 30: `evaluate` took the first of two conflicting rows without a word."""
+    from fiqa_cli.evaluation.score_join import read_scored_faces
+    from fiqa_cli.runtime.rows import ScoreFileError
+
+    header = "path,face,quality,status,det_score,x1,y1,x2,y2,message\n"
+    row = "{}/a.jpg,0,{},ok,0.9,1,2,3,4,\n"
+    scores = tmp_path / "scores.csv"
+    scores.write_text(header + row.format(tmp_path, 0.5) + row.format(tmp_path, 0.5))
+    assert len(read_scored_faces(scores)[str(tmp_path / "a.jpg")]) == 1  # a repeat counts once
+    scores.write_text(header + row.format(tmp_path, 0.5) + row.format(tmp_path, 0.9))
+    with pytest.raises(ScoreFileError, match="face 0 of .*a.jpg has two different rows"):
+        read_scored_faces(scores)

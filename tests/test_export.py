@@ -509,6 +509,14 @@ def test_export_writes_over_regular_files_only(mobilefacenet_checkpoint, tmp_pat
         assert result.exit_code == 1 and reason in result.output, result.output
     assert link.is_symlink() and stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert target.read_bytes() == b"precious"
+    # issue 30: a link planted where a staging file could go is never written through
+    out = tmp_path / "model.onnx"
+    (tmp_path / "model.onnx.partial").symlink_to(target)
+    result = run_export(mobilefacenet_checkpoint[1], "--out", out, "--no-parity")
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes() == b"precious"
+    assert stat.S_ISREG(os.lstat(out).st_mode) and out.stat().st_size > 1000
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".fiqa-")]
 
 
 def face_variants(aligned_faces: Path, folder: Path, gains: list[float]) -> Path:
@@ -616,3 +624,23 @@ def test_rank_correlation_is_spearmans():
     assert rank_correlation(np.array([1, 2, 2, 4]), np.array([1, 2, 3, 4])) == pytest.approx(
         np.corrcoef([1, 2.5, 2.5, 4], [1, 2, 3, 4])[0, 1]
     )
+
+
+@pytest.mark.parametrize("bomb", ["config", "stride-0"])
+def test_a_checkpoint_claiming_a_huge_layer_is_refused_unallocated(tmp_path, bomb):
+    """Issue 30: an embedding_size of 10**11 in the config, or a stride-0 tensor of 10**10
+    elements (a few bytes on disk), asked torch for terabytes before the layout check."""
+    from limited_run import run_fiqa
+
+    if bomb == "config":
+        content = training_checkpoint(create_backbone("mobilefacenet"), embedding_size=10**11)
+    else:  # a bare state dict, as official checkpoints are: its size read from the tensor
+        content = create_backbone("mobilefacenet").state_dict()
+        content["features.weight"] = torch.zeros(1).expand(10**10)
+    checkpoint = tmp_path / "bomb.pt"
+    torch.save(content, checkpoint)
+    assert checkpoint.stat().st_size < 10 * 2**20
+    done = run_fiqa(["export", checkpoint, "--out", tmp_path / "bomb.onnx", "--no-parity"])
+    stderr = done.stderr.decode()
+    assert done.returncode == 1 and "does not fit mobilefacenet" in stderr, stderr[-2000:]
+    assert stderr.startswith("Error: ") and stderr.count("\n") == 1

@@ -1,6 +1,8 @@
 """Fuzz `fiqa score` with hostile files and check issue 14's guarantees: the run completes,
 every input gets exactly one row, in input order, and no input takes the process past a
-memory limit or a timeout (the child runs under `tests/limited_run.py`)."""
+memory limit or a timeout (the child runs under `tests/limited_run.py`). Issue 30 added
+headers with decoy sizes, tiled and float TIFFs, a scan bomb and a link planted among the
+crops."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hostile_files import hdr_decoy, jp2_decoy, pam_decoy, scan_bomb, tiff
 from limited_run import run_fiqa
 
+from fiqa_cli.runtime.crop_files import crop_name
 from fiqa_cli.runtime.rows import ERROR, NO_FACE, OK, UNREADABLE
 
 SEED = 14
@@ -105,6 +109,14 @@ def hostile_inputs(lfw_images: Path, tmp_path_factory: pytest.TempPathFactory) -
     add("gif_claims_huge.gif", b"GIF89a" + struct.pack("<HH", 65535, 65535) + bytes(100))
     tags = struct.pack("<HHHIIHHII", 2, 256, 4, 1, 200000, 257, 4, 1, 200000)
     add("tiff_claims_huge.tif", b"II*\x00\x08\x00\x00\x00" + tags + bytes(64))
+    # issue 30: each of these cost 1-4 GB or minutes before the budget read what the
+    # decoder reads (the decoys are small: they must only get their rows)
+    add("decoy.hdr", hdr_decoy(300, 200))
+    add("decoy.jp2", jp2_decoy(300, 200))
+    add("decoy.pam", pam_decoy(300, 200))
+    add("tiles_16384x16000.tif", tiff(64, 64, samples=4, tile=(16384, 16000)))
+    add("float32_100mp.tif", tiff(10000, 10000, bits=32, floats=True, strip_rows=64))
+    add("scans_1000.jpg", scan_bomb(10000, 1000))
     add("empty.jpg", b"")
     add("random.jpg", rng.integers(0, 256, 5000).astype(np.uint8).tobytes())
     add("magic_only.png", b"\x89PNG\r\n\x1a\n")
@@ -120,11 +132,17 @@ def hostile_inputs(lfw_images: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.mark.parametrize("detector", ["none", "mtcnn"])
 def test_hostile_inputs_each_get_one_row_within_memory_and_time(
-    random_onnx_model: Path, hostile_inputs: list[Path], detector: str
+    random_onnx_model: Path, hostile_inputs: list[Path], detector: str, tmp_path: Path
 ) -> None:
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    photo = next(path for path in hostile_inputs if path.name == "photo0.jpg")
+    (crops / crop_name(str(photo), 0)).symlink_to(victim)
     done = run_fiqa(
         ["score", "--model", random_onnx_model, "--detector", detector, "--device", "cpu"]
-        + ["--workers", "2", "--format", "jsonl", "-q", *hostile_inputs]
+        + ["--workers", "2", "--format", "jsonl", "-q", "--save-crops", crops, *hostile_inputs]
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
     rows = [
@@ -133,9 +151,13 @@ def test_hostile_inputs_each_get_one_row_within_memory_and_time(
     assert [row["path"] for row in rows] == [str(path) for path in hostile_inputs]
     assert all(row["status"] in STATUSES for row in rows)
     by_name = {Path(row["path"]).name: row for row in rows}
-    for name in ("zero.jpg", "urandom.jpg", "fifo.jpg", "folder.jpg", "png_bomb_30000.png"):
+    unreadable = ("zero.jpg", "urandom.jpg", "fifo.jpg", "folder.jpg", "png_bomb_30000.png")
+    unreadable += ("tiles_16384x16000.tif", "float32_100mp.tif", "scans_1000.jpg")
+    for name in unreadable:
         assert by_name[name]["status"] == UNREADABLE, by_name[name]
     assert by_name["photo0.jpg"]["status"] == OK
+    assert "crop not saved" in by_name["photo0.jpg"]["message"]
+    assert victim.read_bytes() == b"precious"
     assert not [row for row in rows if row["status"] == ERROR], "raw exceptions leaked"
 
 

@@ -22,12 +22,13 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hostile_files import scan_bomb
 from limited_run import run_fiqa
 
 from fiqa_cli.cli import main
 from fiqa_cli.runtime.crop_files import NAME_MAX_BYTES, crop_name
 from fiqa_cli.runtime.input_file import InputFileError, read_input_bytes
-from fiqa_cli.runtime.rows import ScoreFileError, read_rows
+from fiqa_cli.runtime.rows import COLUMNS, ScoreFileError, read_rows
 
 # --detector none takes any image as an aligned crop: the fastest way through the scorer.
 CROP_ARGS = ("--detector", "none", "--device", "cpu", "--workers", "1")
@@ -273,12 +274,26 @@ def test_an_output_another_run_holds_is_refused(random_onnx_model, tmp_path) -> 
 # 12-14: the model and the values it gives.
 
 
-def _model(path: Path, *, side: int = 112, quality_shape=("N", 1), nan: bool = False, **meta):
-    """An ONNX graph `input` (Nx3xSIDExSIDE) -> `quality` (the mean pixel, or NaN)."""
+def _model(
+    path: Path,
+    *,
+    side: int = 112,
+    quality_shape=("N", 1),
+    nan: bool = False,
+    per_batch: bool = False,
+    strings: bool = False,
+    **meta,
+):
+    """An ONNX graph `input` (Nx3xSIDExSIDE) -> `quality` (the mean pixel, or NaN); with
+    `per_batch` one mean for the whole batch, with `strings` the mean as a string."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1, 2, 3], keepdims=0)]
+    axes = [0, 1, 2, 3] if per_batch else [1, 2, 3]
+    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=axes, keepdims=0)]
+    if per_batch:
+        nodes[0].output[0] = "scalar"
+        nodes.append(helper.make_node("Unsqueeze", ["scalar", "zero_axis"], ["mean"]))
     if nan:
         nodes.append(helper.make_node("Constant", [], ["zero"], value_float=0.0))
         nodes.append(helper.make_node("Div", ["zero", "zero"], ["nan"]))
@@ -288,13 +303,19 @@ def _model(path: Path, *, side: int = 112, quality_shape=("N", 1), nan: bool = F
     if quality_shape == ():
         nodes.append(helper.make_node("ReduceMean", ["flat"], ["quality"], keepdims=0))
     else:
-        nodes.append(helper.make_node("Unsqueeze", ["flat", "axes"], ["quality"]))
+        nodes.append(helper.make_node("Unsqueeze", ["flat", "axes"], ["unsqueezed"]))
+        kind = TensorProto.STRING if strings else TensorProto.FLOAT
+        nodes.append(helper.make_node("Cast", ["unsqueezed"], ["quality"], to=kind))
+    kind = TensorProto.STRING if strings else TensorProto.FLOAT
     graph = helper.make_graph(
         nodes,
         "probe",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, side, side])],
-        [helper.make_tensor_value_info("quality", TensorProto.FLOAT, list(quality_shape))],
-        initializer=[helper.make_tensor("axes", TensorProto.INT64, [1], [1])],
+        [helper.make_tensor_value_info("quality", kind, list(quality_shape))],
+        initializer=[
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("zero_axis", TensorProto.INT64, [1], [0]),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
@@ -312,8 +333,19 @@ def _model(path: Path, *, side: int = 112, quality_shape=("N", 1), nan: bool = F
         ({"input_size": 10**9}, "input_size='1000000000'"),
         ({"quality_shape": ()}, "shape []"),
         ({"pixel_scale": "nan"}, "pixel_scale='nan'"),
+        ({"quality_shape": (1, 1), "per_batch": True}, "shape [1, 1] for input shape ['N'"),
+        ({"strings": True}, "tensor(string), not floating point"),
     ],
-    ids=["64x64", "abc", "zero", "huge", "scalar", "nan-scale"],
+    ids=[
+        "64x64",
+        "abc",
+        "zero",
+        "huge",
+        "scalar",
+        "nan-scale",
+        "per-batch",
+        "string",
+    ],
 )
 def test_model_contract_is_checked_at_load(tmp_path: Path, spec: dict, reason: str) -> None:
     model = _model(tmp_path / "bad.onnx", **spec)
@@ -345,8 +377,13 @@ def test_fail_under_must_be_finite(random_onnx_model, tmp_path) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["[" * 100_000 + "]" * 100_000, '{"path": "a.jpg", "status": "ok", "quality": true}'],
-    ids=["deep", "boolean"],
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"path": "a.jpg", "status": "ok", "quality": true}',
+        '{"path": "a.jpg", "status": "ok", "quality": NaN}',  # issue 30: fiqa writes none
+        '{"path": "a.jpg", "status": "ok", "quality": 0.5, "x1": 1e999}',
+    ],
+    ids=["deep", "boolean", "nan", "inf-box"],
 )
 def test_score_files_with_odd_json_are_refused(tmp_path: Path, line: str) -> None:
     path = tmp_path / "scores.jsonl"
@@ -362,11 +399,22 @@ def test_quiet_run_writes_nothing_on_stderr(random_onnx_model, lfw_images, tmp_p
     photos = sorted(lfw_images.glob("*/*_0001.jpg"))[:6]
     broken = tmp_path / "broken.png"
     broken.write_bytes(cv2.imencode(".png", np.zeros((50, 50, 3), np.uint8))[1].tobytes()[:60])
+    # issue 30: messages libjpeg, libpng and FFmpeg write to stderr themselves
+    rescanned = tmp_path / "rescanned.jpg"
+    rescanned.write_bytes(scan_bomb(64, 20))  # "Inconsistent progression sequence"
+    crc = bytearray(cv2.imencode(".png", np.full((100, 100, 3), 9, np.uint8))[1].tobytes())
+    crc[40:44] = b"XXXX"  # "libpng error: IDAT: CRC error"
+    (tmp_path / "crc.png").write_bytes(bytes(crc))
+    inputs = [*photos, broken, rescanned, tmp_path / "crc.png"]
     args = ["score", "--model", random_onnx_model, "--detector", "mtcnn", "--workers", "3"]
-    done = run_fiqa([*args, "-q", "--device", "cpu", *photos, broken])
+    done = run_fiqa([*args, "-q", "--device", "cpu", *inputs])
     assert done.returncode == 0
     assert done.stderr == b""
-    assert len(csv_rows(done.stdout)) == len(photos) + 1
+    assert len(csv_rows(done.stdout)) == len(inputs)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100))  # "moov atom not found"
+    done = run_fiqa(["best", "--model", random_onnx_model, "-q", "--device", "cpu", clip])
+    assert done.returncode == 3 and done.stderr == b"", done.stderr
 
 
 def _score_child(model: Path, *args: object) -> subprocess.Popen:
@@ -405,3 +453,39 @@ def test_closed_output_pipe_exits_141(random_onnx_model, tmp_path) -> None:
     child.stdout.close()  # as `fiqa score ... | head -1` does
     assert child.wait(timeout=60) == 141
     assert child.stderr.read() == b""
+
+
+# Issue 30, cases 6 and 10: --resume reads its output a line at a time, and refuses a file
+# that is not fiqa output before touching it.
+
+
+def test_resume_memory_does_not_grow_with_the_rows(tmp_path: Path) -> None:
+    out = tmp_path / "big.csv"
+    with out.open("w") as stream:
+        stream.write(",".join(COLUMNS) + "\n")
+        for index in range(300_000):
+            stream.write(f"/photos/s{index // 1000:04d}/p{index:07d}.jpg,0,0.5,ok,0.9,1,2,3,4,\n")
+        stream.write("/photos/cut")  # a killed run's last line
+    # 300,000 rows held as row dicts took over 300 MB; what resuming needs, about 60 MB
+    limit = 200 * 1024**2
+    code = (
+        "import resource, sys; from pathlib import Path\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
+        "from fiqa_cli.runtime.rows import prepare_resume\n"
+        "print(len(prepare_resume(Path(sys.argv[1]), 'csv')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(out)], capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().strip() == "300000"
+    assert out.read_bytes().endswith(b",\n")  # the cut line is cut off
+
+
+def test_resume_of_a_file_that_is_not_fiqa_output_touches_nothing(random_onnx_model, tmp_path):
+    out = tmp_path / "notes.csv"
+    out.write_bytes(b"my notes\nnot a fiqa row, and no newline at the end")
+    before = out.read_bytes()
+    result = score(random_onnx_model, crop(tmp_path, "good.png"), "--out", out, "--resume")
+    assert result.exit_code == 1 and "cannot resume" in result.output, result.output
+    assert out.read_bytes() == before

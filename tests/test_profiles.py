@@ -158,7 +158,17 @@ def test_parse_requirement(text, expected):
     assert parse_requirement(text)[1] == expected
 
 
-@pytest.mark.parametrize("text", ["head_rol=3", "head_roll", "head_roll=a..b", "head_roll=9..1"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "head_rol=3",
+        "head_roll",
+        "head_roll=a..b",
+        "head_roll=9..1",
+        "head_roll=inf",
+        "head_roll=..-inf",
+    ],
+)
 def test_bad_requirements_are_refused(text):
     with pytest.raises(ProfileError):
         parse_requirement(text)
@@ -178,6 +188,13 @@ def test_overrides_and_profile_files(tmp_path):
         load_profile(str(own))
     with pytest.raises(ProfileError, match="not a built-in"):
         load_profile(str(tmp_path / "missing.toml"))
+    # issue 30: an infinite bound, and tables nested deeper than the parser can go
+    own.write_text("[require]\nhead_roll = { min = inf }\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match="finite"):
+        load_profile(str(own))
+    own.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match="nested too deep"):
+        load_profile(str(own))
 
 
 def test_built_in_profiles_are_shipped_and_valid():

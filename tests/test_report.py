@@ -215,3 +215,49 @@ def test_a_file_that_is_not_a_score_file_is_an_error(tmp_path: Path) -> None:
     bad.write_text("a,b\n1,2\n")
     result = run_report(bad, "--out", tmp_path / "r.html")
     assert result.exit_code == 1 and "not the fiqa CSV header" in result.output
+
+
+# Issue 30: odd score files and --edc files are one line (or a page), never a traceback; each
+# in a child process under a memory limit (a link to /dev/zero read whole took 3.4 GB).
+
+
+def _report_child(*args: object):
+    from limited_run import run_fiqa
+
+    return run_fiqa(["report", *args], timeout=120)
+
+
+@pytest.mark.parametrize("quality", ["nan", "inf", "-inf"], ids=["nan", "inf", "minus-inf"])
+def test_a_non_finite_quality_is_one_error_line(tmp_path: Path, quality: str) -> None:
+    scores = write_scores(tmp_path / "scores.csv", [ok_row("a.jpg", 0.5), ok_row("b.jpg", quality)])
+    done = _report_child(scores, "--out", tmp_path / "r.html")
+    assert done.returncode == 1 and done.stderr.startswith(b"Error: "), done.stderr
+    assert b"scores.csv:3: not a fiqa score row" in done.stderr and done.stderr.count(b"\n") == 1
+
+
+def test_extreme_scores_and_a_lone_surrogate_still_make_a_page(tmp_path: Path) -> None:
+    rows = [ok_row("a.jpg", 1e308), ok_row("b.jpg", -1e308)]
+    out = tmp_path / "r.html"
+    done = _report_child(write_scores(tmp_path / "scores.csv", rows), "--out", out)
+    assert done.returncode == 0, done.stderr
+    bars = Page(out.read_text(encoding="utf-8")).sections["Scores"]["bars"]
+    assert len(bars) == HISTOGRAM_BINS and sum(int(bar.rsplit(": ", 1)[1]) for bar in bars) == 2
+    lone = tmp_path / "lone.jsonl"
+    lone.write_text('{"path": "\\ud800.jpg", "face": 0, "quality": 0.5, "status": "ok"}\n')
+    done = _report_child(lone, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "\\ud800.jpg" in out.read_text(encoding="utf-8")
+
+
+def test_odd_edc_files_are_one_error_line(tmp_path: Path) -> None:
+    scores = write_scores(tmp_path / "scores.csv", [ok_row("a.jpg", 0.5)])
+    curve = {"discard_fraction": [0.0, 0.5, 0.8], "fnmr": [0.2, 0.1], "remaining_mated": [9, 5]}
+    table = [{"method": "fiqa", "fmr": 0.001, "threshold": 0.4, "pauc@0.2": 0.04, "curve": curve}]
+    uneven = tmp_path / "edc.json"
+    uneven.write_text(json.dumps(table))
+    zero = tmp_path / "edc.png"
+    zero.symlink_to("/dev/zero")
+    for edc, reason in ((uneven, b"not the JSON"), (zero, b"not a regular file")):
+        done = _report_child(scores, "--out", tmp_path / "r.html", "--edc", edc)
+        assert done.returncode == 1 and reason in done.stderr, done.stderr
+        assert done.stderr.startswith(b"Error: ") and done.stderr.count(b"\n") == 1

@@ -55,6 +55,9 @@ RECORD = "fiqa_cli/runtime/model_record.py"
 BOOT = "fiqa_cli/evaluation/bootstrap.py"
 T_MESH = "tests/test_face_mesh.py"
 MESH = "fiqa_cli/runtime/face_mesh.py"
+T_LIMITS = "tests/test_decode_limits.py"
+T_WRITES = "tests/test_safe_writes.py"
+T_HOSTILE = "tests/test_hostile.py"
 
 MUTANTS = (
     Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
@@ -186,7 +189,7 @@ MUTANTS = (
            "np.bincount(mated_a, mated_scores, count)",
            (f"{T_BASE}::test_oracle_is_the_mean_similarity_to_a_sample_s_mates",)),
     Mutant("rows/resume", "cut-off last line kept", "fiqa_cli/runtime/rows.py",
-           'complete = data.rfind(b"\\n") + 1', "complete = len(data)",
+           "if complete != path.stat().st_size:", "if False:",
            (f"{T_SCORE}::test_resume_after_a_killed_run",
             f"{T_SCORE}::test_resume_jsonl_skips_answered_inputs")),
     Mutant("rows/resume", "resume keeps the worst face", "fiqa_cli/runtime/rows.py",
@@ -197,6 +200,34 @@ MUTANTS = (
            (f"{T_SCORE}::test_resume_after_a_killed_run",
             f"{T_SCORE}::test_resume_jsonl_skips_answered_inputs",
             f"{T_SCORE}::test_fail_under_counts_resumed_rows")),
+    Mutant("hostile input", "decoder bytes not budgeted", "fiqa_cli/runtime/decode.py",
+           "if header.decoded_bytes > budget_bytes:", "if False:",
+           (f"{T_LIMITS}::test_bytes_a_pixel_and_tiles_count_in_the_budget",)),
+    Mutant("hostile input", "tiles not counted", "fiqa_cli/runtime/image_header.py",
+           "tile_bytes = tile * max(pixel_bytes, _TIFF_RGBA_BYTES)", "tile_bytes = 0",
+           (f"{T_LIMITS}::test_bytes_a_pixel_and_tiles_count_in_the_budget",)),
+    Mutant("hostile input", "JPEG scans not counted", "fiqa_cli/runtime/decode.py",
+           "if header.scans > MAX_JPEG_SCANS:", "if False:",
+           (f"{T_LIMITS}::test_a_jpeg_of_too_many_scans_is_refused_unread",)),
+    Mutant("hostile input", "Radiance size searched for", "fiqa_cli/runtime/image_header.py",
+           "_HDR_RESOLUTION.fullmatch(lines[blank + 1])", "_HDR_RESOLUTION.search(data)",
+           (f"{T_LIMITS}::test_a_decoy_size_in_the_header_is_not_the_one_budgeted",)),
+    Mutant("hostile input", "PAM field given twice taken", "fiqa_cli/runtime/image_header.py",
+           "if words[0].upper() in fields:", "if False:",
+           (f"{T_LIMITS}::test_a_pam_that_gives_its_width_twice_is_refused",)),
+    Mutant("hostile input", "planted link followed", "fiqa_cli/runtime/crop_files.py",
+           "write_replacing(target, cv2.imencode", "target.write_bytes(cv2.imencode",
+           (f"{T_WRITES}::test_save_crops_never_writes_through_a_planted_link",)),
+    Mutant("hostile input", "replaced file's mode lost", "fiqa_cli/runtime/safe_write.py",
+           "    return stat.S_IMODE(mode)", "    return _NEW_FILE_MODE",
+           (f"{T_WRITES}::test_a_replaced_file_keeps_its_mode_and_a_failed_write_leaves_it",)),
+    Mutant("hostile input", "one quality per batch accepted", "fiqa_cli/runtime/quality_model.py",
+           "or (fixed_batch and quality.shape[0] != self._max_batch)", "",
+           (f"{T_HOSTILE}::test_model_contract_is_checked_at_load",)),
+    Mutant("hostile input", "resume reads the whole file", "fiqa_cli/runtime/rows.py",
+           "for row in _rows(_lines(stream, whole_only=True), path, fmt, other_columns=True):",
+           "for row in list(_rows(_lines(stream, True), path, fmt, other_columns=True)):",
+           (f"{T_HOSTILE}::test_resume_memory_does_not_grow_with_the_rows",)),
     Mutant("fail-under", "resumed rows not counted", "fiqa_cli/commands/score.py",
            "        for quality in answered:\n            self.add(quality)\n", "",
            (f"{T_SCORE}::test_fail_under_counts_resumed_rows",)),

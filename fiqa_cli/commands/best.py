@@ -25,9 +25,13 @@ from fiqa_cli.commands.options import (
 )
 from fiqa_cli.runtime.inputs import STDIN, stdin_bytes
 from fiqa_cli.runtime.output_file import open_output
+from fiqa_cli.runtime.quiet import keep_libraries_quiet
 from fiqa_cli.runtime.rows import FORMATS, RowWriter, format_for
 
 EXIT_NO_ACCEPTABLE_FRAME = 3
+# Above any video's frame rate (high-speed cameras record up to about 1,000 frames a second);
+# a larger --fps is a mistake, not a request.
+MAX_FPS = 1000.0
 
 
 @click.command(cls=FiqaCommand)
@@ -56,8 +60,11 @@ EXIT_NO_ACCEPTABLE_FRAME = 3
 )
 @click.option(
     "--fps",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Score about F frames per second of video (by timestamp); not with --stride.",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_FPS),
+    help=(
+        "Score about F frames per second of video (by timestamp); not with --stride. Above "
+        f"the video's own frame rate every frame is scored; at most {MAX_FPS}."
+    ),
 )
 @click.option(
     "--start",
@@ -131,7 +138,6 @@ def best(
     """
     from fiqa_cli.runtime.best_shot import BEST_COLUMNS, best_of_group, face_gate, save_kept
     from fiqa_cli.runtime.build import build_scoring
-    from fiqa_cli.runtime.decode import DecodeError
     from fiqa_cli.runtime.frames import Sampling, groups_from_arguments, groups_from_lines
     from fiqa_cli.runtime.pipeline import Scorer
     from fiqa_cli.runtime.profiles import check_calibration
@@ -144,6 +150,8 @@ def best(
         raise click.UsageError("'-' (stdin) must be the only INPUT")
     sampling = Sampling(stride=stride, fps=fps, start_s=start, end_s=end)
     judge = profile_from_options(profile, requirements)
+    if quiet:
+        keep_libraries_quiet()
 
     def notice(message: str) -> None:
         if not quiet:
@@ -183,10 +191,9 @@ def best(
         for group in groups:
             result = best_of_group(scorer, group, sampling, gate, top, min_gap_ms)
             if save is not None and result.kept:
-                try:
-                    save_kept(result, scorer, save)
-                except (DecodeError, OSError) as error:
-                    notice(f"warning: cannot save the frames of {group.name}: {error}")
+                result, problems = save_kept(result, scorer, save)
+                for problem in problems:  # an error the caller asked to avoid: said under -q too
+                    click.echo(f"fiqa best: {group.name}: {problem}", err=True)
             writer.write_records(result.records())
             without_frame += not result.kept
     if without_frame:

@@ -131,21 +131,18 @@ def _write_calibrated(
 ) -> None:
     """`source` with the calibration set, written to `out` through a temporary file beside it
     that `check` must accept first, so that a failed write never leaves half a model or a
-    model that does not load (and `out` may be `source`)."""
+    model that does not load (and `out` may be `source`, whose mode it keeps)."""
     from fiqa_cli.evaluation.onnx_metadata import OnnxFileError, with_metadata
     from fiqa_cli.model_contract import META_CALIBRATION
-    from fiqa_cli.runtime.atomic_file import write_atomically
+    from fiqa_cli.runtime.safe_write import replacing
 
-    if out.exists() and not out.is_file():
-        raise FiqaError(f"{out} exists and is not a regular file")
     try:
         data = with_metadata(source.read_bytes(), {META_CALIBRATION: calibration_json})
     except OnnxFileError as error:
         raise FiqaError(f"{source}: not an ONNX file ({error})") from None
-    try:
-        write_atomically(out, data, check)
-    except OSError as error:
-        raise FiqaError(f"cannot write {out}: {error.strerror or error}") from None
+    with replacing(out) as written:
+        written.write_bytes(data)
+        check(written)
 
 
 def _fit_table(bands: list[dict[str, object]]) -> str:

@@ -53,11 +53,13 @@ def report(
     that cannot be read are listed. The page stays under 20 MB."""
     # Imported here so that `fiqa report --help` loads neither OpenCV nor numpy.
     from fiqa_cli.evaluation.report import build_report
+    from fiqa_cli.runtime.safe_write import write_replacing
 
     page = build_report(score_files, threshold=threshold, crops_dir=crops_dir, edc=edc, seed=seed)
-    try:
-        out.write_text(page, encoding="utf-8", errors="surrogateescape")
-    except OSError as error:
-        raise click.ClickException(f"cannot write {out}: {error.strerror}") from None
-    size = len(page.encode("utf-8", "surrogateescape"))
+    try:  # names that were not UTF-8 go back as their bytes
+        data = page.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no bytes decode to ("\ud800" in JSON)
+        data = page.encode("utf-8", "backslashreplace")
+    write_replacing(out, data)  # never through a link at --out, never blocking on a FIFO
+    size = len(data)
     click.echo(f"fiqa report: wrote {out} ({size} bytes)", err=True)

@@ -39,6 +39,7 @@ from fiqa_cli.runtime.inputs import (
     stdin_bytes,
 )
 from fiqa_cli.runtime.output_file import open_output
+from fiqa_cli.runtime.quiet import keep_libraries_quiet
 from fiqa_cli.runtime.rows import (
     COLUMNS,
     FAIL,
@@ -189,6 +190,8 @@ def score(
     fmt = _checked_usage(inputs, out, fmt, resume, device, tensorrt_options)
     stdin = stdin_bytes(inputs)
     judge = profile_from_options(profile, requirements)
+    if quiet:
+        keep_libraries_quiet()
 
     def notice(message: str) -> None:
         if not quiet:

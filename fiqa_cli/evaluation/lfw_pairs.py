@@ -29,7 +29,10 @@ def read_lfw_pairs(pairs_path: Path, image_root: Path) -> list[LfwPair]:
         return Path(image_root) / name / f"{name}_{int(number):04d}.jpg"
 
     pairs = []
-    lines = Path(pairs_path).read_text(encoding="utf-8").splitlines()[1:]
+    try:
+        lines = Path(pairs_path).read_text(encoding="utf-8").splitlines()[1:]
+    except UnicodeDecodeError as error:
+        raise PairsFileError(f"{pairs_path}: not UTF-8 text ({error.reason})") from None
     for number, line in enumerate(lines, start=2):
         fields = line.split()
         try:

@@ -9,6 +9,7 @@ import numpy as np
 
 from fiqa_cli.evaluation.baselines import BASELINE_NAMES
 from fiqa_cli.evaluation.results import MethodResult
+from fiqa_cli.runtime.safe_write import replacing
 
 
 def plot_edc(
@@ -48,7 +49,8 @@ def plot_edc(
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with replacing(path) as written:  # never through a link planted at `path`
+        figure.savefig(written, dpi=120, format="png")
     plt.close(figure)
 
 

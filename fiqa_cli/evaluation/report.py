@@ -30,6 +30,7 @@ from fiqa_cli.evaluation.plot import plot_edc
 from fiqa_cli.evaluation.results import MethodResult
 from fiqa_cli.runtime.crop_files import crop_name
 from fiqa_cli.runtime.decode import DecodeError, read_image
+from fiqa_cli.runtime.input_file import InputFileError, read_input_bytes
 from fiqa_cli.runtime.rows import COLUMNS, OK, QUALITY_100, read_rows
 
 MAX_REPORT_BYTES = 20 * 2**20
@@ -177,7 +178,14 @@ def _histogram_svg(values: np.ndarray, threshold: float | None = None) -> str:
     low, high = float(values.min()), float(values.max())
     if high <= low:
         high = low + 1e-6
-    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=(low, high))
+    # The span of two extreme scores can overflow (1e308 - -1e308): such scores are binned
+    # halved, and their edges doubled back (to inf where they must).
+    halved = 1.0 if math.isfinite(high - low) else 0.5
+    counts, edges = np.histogram(
+        values * halved, bins=HISTOGRAM_BINS, range=(low * halved, high * halved)
+    )
+    with np.errstate(over="ignore"):
+        edges = edges / halved
     width, height, left, bottom = 640, 180, 40, 20
     bar = (width - left) / HISTOGRAM_BINS
     tallest = max(int(counts.max()), 1)
@@ -281,26 +289,31 @@ def _measures(row: dict[str, object]) -> dict[str, object]:
 
 
 def _edc_section(edc: Path) -> str:
-    """The plot of `fiqa evaluate --plot` as it is, or drawn from its `--out` JSON."""
-    png = edc.read_bytes() if edc.suffix.lower() == ".png" else _edc_png(edc)
+    """The plot of `fiqa evaluate --plot` as it is, or drawn from its `--out` JSON; either
+    read as an input is, a regular file within the page's size bound."""
+    try:
+        data = read_input_bytes(edc, MAX_REPORT_BYTES)
+    except InputFileError as error:
+        raise ReportError(f"--edc {edc}: {error}") from None
+    png = data if edc.suffix.lower() == ".png" else _edc_png(edc, data)
     uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     return f"<section><h2>EDC ({html.escape(edc.name)})</h2><img class='edc' src='{uri}'></section>"
 
 
-def _edc_png(path: Path) -> bytes:
+def _edc_png(path: Path, data: bytes) -> bytes:
     try:
-        table = json.loads(path.read_text(encoding="utf-8"))
+        table = json.loads(data.decode("utf-8"))
         results = [
             MethodResult(
                 str(entry["method"]),
                 float(entry["fmr"]),
                 float(entry["threshold"]),
-                EdcCurve(*(np.asarray(entry["curve"][key], dtype=float) for key in _CURVE_KEYS)),
+                EdcCurve(*_curve(entry["curve"])),
             )
             for entry in table
         ]
         max_discard = float(next(k for k in table[0] if k.startswith("pauc@"))[len("pauc@") :])
-    except (ValueError, KeyError, TypeError, IndexError, StopIteration):
+    except (ValueError, KeyError, TypeError, IndexError, StopIteration, RecursionError):
         message = f"{path}: not the JSON that `fiqa evaluate --out FILE.json` writes"
         raise ReportError(message) from None
     with tempfile.TemporaryDirectory() as folder:
@@ -310,6 +323,14 @@ def _edc_png(path: Path) -> bytes:
 
 
 _CURVE_KEYS = ("discard_fraction", "fnmr", "remaining_mated")
+
+
+def _curve(curve: dict[str, object]) -> list[np.ndarray]:
+    """A curve's points, one finite value of each kind per point (ValueError otherwise)."""
+    points = [np.asarray(curve[key], dtype=float) for key in _CURVE_KEYS]
+    if any(p.ndim != 1 or p.shape != points[0].shape or not np.isfinite(p).all() for p in points):
+        raise ValueError("curves of different lengths, or not finite")
+    return points
 
 
 def _missing_section(missing: dict[str, str]) -> str:

@@ -4,6 +4,7 @@ up (on the terminal, as CSV, or as JSON with the curves), with bootstrap interva
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import numpy as np
 from fiqa_cli.evaluation.baselines import ORACLE, RANDOM
 from fiqa_cli.evaluation.bootstrap import interval
 from fiqa_cli.evaluation.edc import Comparisons, EdcCurve, edc_curve
+from fiqa_cli.runtime.safe_write import write_replacing
 
 # `--bootstrap`: the paired difference of each method against the reference, in its row.
 VERSUS = "versus"
@@ -164,7 +166,8 @@ def _cell(value: object) -> str:
 def write_results(
     out: Path, table: list[dict[str, object]], results: Sequence[MethodResult]
 ) -> None:
-    """CSV: the table. JSON: the table rows, each with its curve's points."""
+    """CSV: the table. JSON: the table rows, each with its curve's points. Written through
+    `replacing`: never through a link planted at `out`."""
     if out.suffix.lower() == ".json":
         rows = [
             {
@@ -177,9 +180,10 @@ def write_results(
             }
             for row, result in zip(table, results, strict=True)
         ]
-        out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        write_replacing(out, (json.dumps(rows, indent=1) + "\n").encode())
         return
-    with out.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(table[0]))
+    writer.writeheader()
+    writer.writerows(table)
+    write_replacing(out, text.getvalue().encode())

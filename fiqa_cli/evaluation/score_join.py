@@ -34,20 +34,27 @@ class ScoredFace:
 def read_scored_faces(path: Path) -> dict[str, list[ScoredFace]]:
     """The `ok` rows of a `fiqa score` CSV or JSONL file by resolved image path, face 0 first.
 
-    Raises fiqa_cli.runtime.rows.ScoreFileError for a file `fiqa score` did not write."""
+    Raises fiqa_cli.runtime.rows.ScoreFileError for a file `fiqa score` did not write, or
+    one that gives a face two different rows (files of two runs joined): which one counts
+    would be a guess. A row repeated as it is counts once."""
     faces: dict[str, list[ScoredFace]] = {}
+    seen: dict[tuple[str, int], tuple[object, ...]] = {}
     for row in read_rows(path):
         if row["status"] != OK:
             continue
         if row["quality"] is None:
             raise ScoreFileError(f"{path}: an `ok` row of {row['path']} has no quality")
         bbox = [row[column] for column in _BOX_COLUMNS]
-        scored = ScoredFace(
-            row["face"] or 0,
-            row["quality"],
-            None if None in bbox else np.array(bbox, dtype=np.float64),
-        )
-        faces.setdefault(_path_key(row["path"]), []).append(scored)
+        key, values = (_path_key(row["path"]), row["face"] or 0), (row["quality"], *bbox)
+        if seen.setdefault(key, values) != values:
+            raise ScoreFileError(
+                f"{path}: face {key[1]} of {row['path']} has two different rows (quality "
+                f"{seen[key][0]} and {values[0]}); keep one row per face"
+            )
+        if seen[key] is not values:
+            continue  # the same row again
+        box = None if None in bbox else np.array(bbox, dtype=np.float64)
+        faces.setdefault(key[0], []).append(ScoredFace(key[1], row["quality"], box))
     for scored_faces in faces.values():
         scored_faces.sort(key=lambda scored: scored.face)
     return faces

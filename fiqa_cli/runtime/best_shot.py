@@ -9,14 +9,15 @@ profile) can take the place of `face_gate`.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from fiqa_cli.errors import FiqaError
 from fiqa_cli.runtime import profiles
 from fiqa_cli.runtime.crop_files import write_png
 from fiqa_cli.runtime.frames import (
@@ -27,9 +28,11 @@ from fiqa_cli.runtime.frames import (
     is_video_file,
     read_frame,
 )
+from fiqa_cli.runtime.input_file import read_input_bytes
 from fiqa_cli.runtime.pipeline import Scorer
 from fiqa_cli.runtime.profiles import Profile
 from fiqa_cli.runtime.rows import COLUMNS, FAIL, OK, UNREADABLE, Row
+from fiqa_cli.runtime.safe_write import write_replacing
 
 NO_ACCEPTABLE_FRAME = "no_acceptable_frame"
 BEST_COLUMNS = ("group", "rank", "frame", "timestamp_ms", *COLUMNS)
@@ -165,27 +168,34 @@ def top_apart(frames: Iterable[JudgedFrame], top: int, min_gap_ms: float) -> lis
     return kept
 
 
-def save_kept(result: GroupResult, scorer: Scorer, folder: Path) -> list[Path]:
+def save_kept(result: GroupResult, scorer: Scorer, folder: Path) -> tuple[GroupResult, list[str]]:
     """Write each kept frame (an image file copied as it is, a video frame as PNG) and its
-    aligned crop (PNG) to `folder`; the paths written."""
-    written = []
+    aligned crop (PNG) to `folder`, never through a link planted there. The result with the
+    row of each frame that could not be saved saying why, and those reasons."""
+    kept, problems = [], []
     stem = _group_stem(result.group.name)
     for rank, judged in enumerate(result.kept, start=1):
-        base = folder / f"{stem}_rank{rank}_frame{judged.ref.index}"
-        image = read_frame(judged.ref)
-        if is_video_file(Path(judged.ref.source)):
-            full = base.with_suffix(".png")
-            write_png(full, image)
-        else:
-            full = base.with_suffix(Path(judged.ref.source).suffix.lower())
-            shutil.copyfile(judged.ref.source, full)
-        written.append(full)
-        crops = scorer.aligned_crops(image)
-        if crops:
-            crop_path = folder / f"{base.name}_face.png"
-            write_png(crop_path, crops[0])
-            written.append(crop_path)
-    return written
+        try:
+            _save_frame(judged.ref, scorer, folder / f"{stem}_rank{rank}_frame{judged.ref.index}")
+        except (FiqaError, cv2.error) as error:
+            problem = f"frame not saved: {error}"
+            problems.append(problem)
+            message = "; ".join(filter(None, (judged.row.message, problem)))
+            judged = replace(judged, row=replace(judged.row, message=message))
+        kept.append(judged)
+    return replace(result, kept=kept), problems
+
+
+def _save_frame(ref: FrameRef, scorer: Scorer, base: Path) -> None:
+    image = read_frame(ref)
+    if is_video_file(Path(ref.source)):
+        write_png(base.with_suffix(".png"), image)
+    else:
+        copy = base.with_suffix(Path(ref.source).suffix.lower())
+        write_replacing(copy, read_input_bytes(ref.source))
+    crops = scorer.aligned_crops(image)
+    if crops:
+        write_png(base.with_name(f"{base.name}_face.png"), crops[0])
 
 
 def _face_row(rows: Sequence[Row]) -> Row:

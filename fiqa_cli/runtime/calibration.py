@@ -112,7 +112,8 @@ class Calibration:
             )
         except CalibrationError:  # the record's values break a rule of the scale
             raise
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
+            # OverflowError: int() of an infinite count (1e999 reads as inf)
             raise CalibrationError(f"a field is missing or not a number ({error})") from None
 
     def describe(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import cv2
 import numpy as np
 
 from fiqa_cli.errors import FiqaError
+from fiqa_cli.runtime.safe_write import UnsafeTargetError, write_replacing
 
 # The file-name limit of nearly every file system (NAME_MAX), in bytes.
 NAME_MAX_BYTES = 255
@@ -33,16 +33,11 @@ def crop_name(path: str, face_index: int) -> str:
 
 
 def write_png(target: Path, image: np.ndarray) -> None:
-    """Write `image` as a PNG at `target`. Python writes the bytes, so any file name works
-    (OpenCV's own writer cannot take every one) and a failure raises OSError (or cv2.error)
-    instead of passing silently; no half-written file is left behind."""
-    encoded = cv2.imencode(".png", image)[1]
-    try:
-        target.write_bytes(encoded.tobytes())
-    except OSError:
-        with contextlib.suppress(OSError):
-            target.unlink(missing_ok=True)
-        raise
+    """Write `image` as a PNG at `target`, never through a link planted there. Python writes
+    the bytes, so any file name works (OpenCV's own writer cannot take every one) and a failure
+    raises UnsafeTargetError (or cv2.error) instead of passing silently; no half-written file
+    is left behind."""
+    write_replacing(target, cv2.imencode(".png", image)[1].tobytes())
 
 
 def save_crop(folder: Path, path: str, face_index: int, crop: np.ndarray) -> Path:
@@ -50,8 +45,8 @@ def save_crop(folder: Path, path: str, face_index: int, crop: np.ndarray) -> Pat
     target = folder / crop_name(path, face_index)
     try:
         write_png(target, crop)
-    except OSError as error:
-        raise CropSaveError(f"crop not saved: {error.strerror or error}") from None
+    except UnsafeTargetError as error:
+        raise CropSaveError(f"crop not saved: {error}") from None
     except cv2.error as error:
         raise CropSaveError(f"crop not saved: {error}") from None
     return target

@@ -9,7 +9,7 @@ import numpy as np
 
 from fiqa_cli.choices import DEFAULT_MAX_PIXELS
 from fiqa_cli.errors import FiqaError
-from fiqa_cli.runtime.image_header import HeaderError, image_size
+from fiqa_cli.runtime.image_header import HeaderError, ImageHeader, read_header
 from fiqa_cli.runtime.input_file import InputFileError, read_input_bytes
 
 # JPEG cannot carry alpha, but it can carry EXIF orientation and CMYK, which IMREAD_COLOR
@@ -19,7 +19,16 @@ _JPEG_START_OF_SCAN = b"\xff\xda"
 _JPEG_END_OF_IMAGE = b"\xff\xd9"
 # Transparent pixels become white, the usual background of an ID photo.
 _ALPHA_BACKGROUND = 255.0
-_COMPOSITE_ROWS = 256
+# Conversions run a band of rows at a time: a float copy of a whole large image would cost
+# more than the decoded image itself.
+_BAND_ROWS = 256
+# The decoder's buffers may hold 8 bytes for each pixel of the budget, the size of the widest
+# ordinary pixel (16-bit RGBA): wider pixels (float TIFF, Radiance, JPEG 2000's int32 samples)
+# and tiles or strips besides the image take their share of it.
+BUDGET_BYTES_PER_PIXEL = 8
+# Each scan of a progressive JPEG is a pass of the decoder over the whole image; ordinary
+# encoders write about 10. A file of 1,000 repeated scans (141 bytes each) decoded for minutes.
+MAX_JPEG_SCANS = 100
 
 # Why a file does not decode is said in its row; OpenCV's own log lines would only add noise
 # on stderr (under -q too).
@@ -31,8 +40,10 @@ class DecodeError(FiqaError):
 
 
 def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read `path` as an HxWx3 uint8 BGR image, upright per its EXIF orientation; an image
-    of more than `max_pixels` pixels is refused from its header, before decoding."""
+    """Read `path` as an HxWx3 uint8 BGR image, upright per its EXIF orientation. An image
+    over the budget (more than `max_pixels` pixels, decoder buffers of more than
+    BUDGET_BYTES_PER_PIXEL bytes for each of them, a JPEG of more than MAX_JPEG_SCANS scans)
+    is refused from its header, before decoding."""
     # Reading bytes ourselves (not cv2.imread) works for non-ASCII paths on every platform,
     # lets missing files and permission problems be told apart, and never blocks.
     try:
@@ -41,7 +52,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         raise DecodeError(str(error)) from None
     if not data:
         raise DecodeError("empty file (0 bytes)")
-    _check_pixel_budget(data, max_pixels)
+    _check_budget(_header(data), max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         if data.startswith(_JPEG_MAGIC):
@@ -57,18 +68,35 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     return _to_bgr8(image)
 
 
-def _check_pixel_budget(data: bytes, max_pixels: int) -> None:
+def _header(data: bytes) -> ImageHeader:
     try:
-        size = image_size(data)
+        header = read_header(data)
     except HeaderError as error:
         raise DecodeError(str(error)) from None
-    if size is None:
+    if header is None:
         raise DecodeError("not a decodable image (corrupt file or unsupported format)")
-    width, height = size
+    return header
+
+
+def _check_budget(header: ImageHeader, max_pixels: int) -> None:
+    width, height = header.width, header.height
     if width * height > max_pixels:
         raise DecodeError(
             f"image is {width}x{height} ({width * height / 1e6:.1f} megapixels), over the "
             f"pixel budget of {max_pixels} (--max-pixels)"
+        )
+    budget_bytes = max_pixels * BUDGET_BYTES_PER_PIXEL
+    if header.decoded_bytes > budget_bytes:
+        raise DecodeError(
+            f"image is {width}x{height} but decoding it takes {header.decoded_bytes / 1e6:.0f} "
+            f"MB ({header.pixel_bytes} bytes a pixel, tiles or strips of "
+            f"{header.tile_bytes / 1e6:.0f} MB), over the budget of {budget_bytes / 1e6:.0f} MB "
+            f"({BUDGET_BYTES_PER_PIXEL} bytes for each pixel of --max-pixels)"
+        )
+    if header.scans > MAX_JPEG_SCANS:
+        raise DecodeError(
+            f"JPEG of {header.scans} scans, over the limit of {MAX_JPEG_SCANS} (each scan is "
+            "a pass over the whole image; ordinary progressive JPEGs have about 10)"
         )
 
 
@@ -100,19 +128,23 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         # round(x / 257) for every x, without a float copy of the image (4 bytes a sample).
         return cv2.convertScaleAbs(image, alpha=1.0 / 257.0)
-    if np.issubdtype(image.dtype, np.floating):  # HDR/EXR/float TIFF, nominally in [0, 1]
-        return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-    info = np.iinfo(image.dtype)
-    scaled = (image.astype(np.float64) - info.min) / (info.max - info.min) * 255.0
-    return np.round(scaled).astype(np.uint8)
+    out = np.empty(image.shape, np.uint8)
+    for start in range(0, len(image), _BAND_ROWS):
+        out[start : start + _BAND_ROWS] = _band_to_uint8(image[start : start + _BAND_ROWS])
+    return out
+
+
+def _band_to_uint8(band: np.ndarray) -> np.ndarray:
+    if np.issubdtype(band.dtype, np.floating):  # HDR/EXR/float TIFF, nominally in [0, 1]
+        return np.round(np.clip(band, 0.0, 1.0) * 255.0)
+    info = np.iinfo(band.dtype)
+    return np.round((band.astype(np.float64) - info.min) / (info.max - info.min) * 255.0)
 
 
 def _composite_alpha(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    # A band of rows at a time: float copies of a whole large image would cost 40 bytes a
-    # pixel, more than the decoded image itself.
     out = np.empty(bgr.shape, np.uint8)
-    for start in range(0, len(bgr), _COMPOSITE_ROWS):
-        rows = slice(start, start + _COMPOSITE_ROWS)
+    for start in range(0, len(bgr), _BAND_ROWS):
+        rows = slice(start, start + _BAND_ROWS)
         weight = alpha[rows].astype(np.float32)[:, :, None] / 255.0
         blended = bgr[rows].astype(np.float32) * weight + _ALPHA_BACKGROUND * (1.0 - weight)
         out[rows] = np.round(blended)

@@ -7,6 +7,8 @@ shipped YuNet with MTCNN's O-Net for landmarks, and `auto` prefers SCRFD when a 
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,10 @@ DETECTION_MAX_SIDE = 1280
 SMALL_FACE_SIDE = 48
 SMALL_FACE_ZOOM = 2.0
 TILE_OVERLAP = 256
+# No detector finds a face in fewer pixels (MTCNN's smallest is 12, YuNet's about 10); an image
+# this narrow once capped (1x100000, 65500x1) holds none, and its backends' resizing would
+# fail on sides that round to 0.
+MIN_DETECTION_SIDE = 16
 # insightface packs name their detector det_<size>.onnx (buffalo_l: det_10g.onnx); the
 # standalone releases are scrfd_*.onnx. Other pack members (2d106det.onnx) are landmarkers.
 _SCRFD_NAME_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
@@ -84,6 +90,8 @@ class FaceDetector:
 
     def detect(self, image_bgr: np.ndarray) -> list[Face]:
         scale = min(1.0, DETECTION_MAX_SIDE / max(image_bgr.shape[:2]))
+        if min(image_bgr.shape[:2]) * scale < MIN_DETECTION_SIDE:
+            return []
         faces = self._faces(_resized(image_bgr, scale), scale, (0, 0))
         widest = max((float(face.bbox[2] - face.bbox[0]) for face in faces), default=0.0)
         if scale < 1.0 and widest * scale < SMALL_FACE_SIDE:
@@ -141,11 +149,14 @@ def _without_repeats(faces: list[Face]) -> list[Face]:
 
 
 def find_scrfd_model() -> Path | None:
-    """An SCRFD model in insightface's model root (e.g. buffalo_l/det_10g.onnx), or None."""
-    root = insightface_model_root()
-    if not root.is_dir():
-        return None
-    found = sorted({p for pattern in _SCRFD_NAME_PATTERNS for p in root.rglob(pattern)})
+    """An SCRFD model in insightface's model root (e.g. buffalo_l/det_10g.onnx), or None.
+    Folders that cannot be read (no permission, a path over the OS's limit) hold none."""
+    found = sorted(
+        Path(folder, name)
+        for folder, _, names in os.walk(insightface_model_root())
+        for name in names
+        if any(fnmatch.fnmatch(name, pattern) for pattern in _SCRFD_NAME_PATTERNS)
+    )
     return found[0] if found else None
 
 

@@ -8,6 +8,7 @@ the only exact index and timestamp of a frame is the one reached by reading up t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,10 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
-from fiqa_cli.choices import GROUP_BY_NONE, GROUP_BY_VIDEO
+from fiqa_cli.choices import DEFAULT_MAX_PIXELS, GROUP_BY_NONE, GROUP_BY_VIDEO
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES
-from fiqa_cli.runtime.inputs import walk_files
+from fiqa_cli.runtime.inputs import stdin_items, walk_files
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".mjpeg"}
@@ -69,7 +70,16 @@ class FrameGroup:
 
 
 def is_video_file(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()
+    return path.suffix.lower() in VIDEO_SUFFIXES and _is_file(path)
+
+
+def _is_file(path: Path) -> bool | None:
+    """Whether `path` is a regular file; None when the OS cannot tell (a path over its
+    length limit): reading it says why, in its row."""
+    try:
+        return path.is_file()
+    except OSError:
+        return None
 
 
 def groups_from_arguments(arguments: Sequence[str], group_by: str) -> list[FrameGroup]:
@@ -79,24 +89,29 @@ def groups_from_arguments(arguments: Sequence[str], group_by: str) -> list[Frame
     keyed: dict[str, list[str]] = {}
     empty: list[FrameGroup] = []
     for argument in arguments:
-        files = _frame_files(Path(argument))
-        if not files:
+        files, unlisted = _frame_files(Path(argument))
+        if not files and not unlisted:
             empty.append(FrameGroup(argument, (), _no_frames_problem(Path(argument))))
         for path in files:
             keyed.setdefault(_group_key(path, group_by), []).append(str(path))
+        empty += unlisted
     groups = [FrameGroup(name, tuple(sources)) for name, sources in keyed.items()]
     return groups + empty
 
 
 def groups_from_lines(stdin: BinaryIO) -> Iterator[FrameGroup]:
-    """One group per line (a folder, a video or an image), read as each line arrives; names
-    that are not UTF-8 keep their bytes (surrogateescape), as `fiqa score -` reads them."""
-    for line in iter(stdin.readline, b""):
-        argument = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
-        if argument.strip():
-            files = _frame_files(Path(argument))
-            problem = None if files else _no_frames_problem(Path(argument))
-            yield FrameGroup(argument, tuple(map(str, files)), problem)
+    """One group per line (a folder, a video or an image), read as each line arrives and
+    as `fiqa score -` reads them (a line too long to be a path is a group with that problem)."""
+    for item in stdin_items(stdin):
+        argument = item.path
+        if item.problem is not None:
+            yield FrameGroup(argument, (), item.problem)
+        else:
+            files, unlisted = _frame_files(Path(argument))
+            problem = None if files or unlisted else _no_frames_problem(Path(argument))
+            if files or not unlisted:
+                yield FrameGroup(argument, tuple(map(str, files)), problem)
+            yield from unlisted
 
 
 def group_frames(group: FrameGroup, sampling: Sampling) -> Iterator[Frame]:
@@ -115,9 +130,10 @@ def group_frames(group: FrameGroup, sampling: Sampling) -> Iterator[Frame]:
 def video_frames(path: str, sampling: Sampling) -> Iterator[Frame]:
     """The sampled frames of a video, upright per its rotation metadata. A video that cannot
     be opened, or that fails part way, ends with one frame carrying the problem."""
-    capture = _open_video(path)
-    if capture is None:
-        yield Frame(FrameRef(path, 0), None, "cannot open as a video (corrupt or unsupported)")
+    try:
+        capture = _open_video(path)
+    except DecodeError as error:
+        yield Frame(FrameRef(path, 0), None, str(error))
         return
     start_ms = sampling.start_s * 1000.0
     next_due_ms = start_ms
@@ -138,10 +154,13 @@ def video_frames(path: str, sampling: Sampling) -> Iterator[Frame]:
             elif timestamp_ms < next_due_ms:
                 continue
             else:
-                # Due times advance on a fixed grid, so one frame's jitter does not shift
-                # every later sample.
-                while next_due_ms <= timestamp_ms:
-                    next_due_ms += 1000.0 / sampling.fps
+                # Due times lie on a fixed grid from --start, so one frame's jitter does not
+                # shift every later sample; the next one is computed, not stepped to (a step
+                # of 1000/fps ms would take billions of steps at --fps 1e9).
+                period_ms = 1000.0 / sampling.fps
+                next_due_ms = (
+                    start_ms + (math.floor((timestamp_ms - start_ms) / period_ms) + 1) * period_ms
+                )
             ok, image = capture.retrieve()
             ref = FrameRef(path, index, timestamp_ms)
             if ok and image is not None:
@@ -159,8 +178,6 @@ def read_frame(ref: FrameRef) -> np.ndarray:
     if not is_video_file(Path(ref.source)):
         return read_image(ref.source)
     capture = _open_video(ref.source)
-    if capture is None:
-        raise DecodeError("cannot open as a video (corrupt or unsupported)")
     try:
         for _ in range(ref.index + 1):
             if not capture.grab():
@@ -173,10 +190,20 @@ def read_frame(ref: FrameRef) -> np.ndarray:
     return image
 
 
-def _open_video(path: str) -> cv2.VideoCapture | None:
+def _open_video(path: str) -> cv2.VideoCapture:
+    """The opened video; DecodeError when it cannot be opened, or when its frames are over
+    the pixel budget that decoding an image has (a 2.6 MB MJPEG of 12000x12000 frames)."""
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
-        return None
+        raise DecodeError("cannot open as a video (corrupt or unsupported)")
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width * height > DEFAULT_MAX_PIXELS:
+        capture.release()
+        raise DecodeError(
+            f"video frames are {width}x{height} ({width * height / 1e6:.1f} megapixels), over "
+            f"the pixel budget of {DEFAULT_MAX_PIXELS}"
+        )
     # Phones store portrait video as landscape frames plus a rotation; apply it.
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture
@@ -189,20 +216,27 @@ def _image_frame(ref: FrameRef) -> Frame:
         return Frame(ref, None, str(error))
 
 
-def _frame_files(path: Path) -> list[Path]:
+def _frame_files(path: Path) -> tuple[list[Path], list[FrameGroup]]:
     """The regular image and video files of an argument: itself, or those below a folder
-    (walked as `fiqa score` walks folders), in path order."""
-    if not path.is_dir():
-        return [path] if path.is_file() else []
-    found = walk_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES, _raise)
-    return sorted(
-        (file for file in found if file.is_file()),
+    (walked as `fiqa score` walks folders), in path order; and a group with its problem for
+    each folder that cannot be listed (a path over the OS's length limit, say)."""
+    try:
+        is_folder = path.is_dir()
+    except OSError:  # a path the OS refuses: reading it says why, in its row
+        is_folder = False
+    if not is_folder:
+        return ([path] if _is_file(path) is not False else []), []
+    unlisted: list[OSError] = []
+    found = walk_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES, unlisted.append)
+    files = sorted(
+        (file for file in found if _is_file(file) is not False),
         key=lambda file: file.relative_to(path).parts,
     )
-
-
-def _raise(error: OSError) -> None:
-    raise error
+    problems = [
+        FrameGroup(error.filename, (), f"cannot list folder: {error.strerror}")
+        for error in unlisted
+    ]
+    return files, problems
 
 
 def _group_key(path: Path, group_by: str) -> str:

@@ -41,7 +41,7 @@ def expand_inputs(arguments: Iterable[str], stdin: BinaryIO) -> Iterator[InputIt
     """
     for argument in arguments:
         if argument == STDIN:
-            yield from _stdin_items(stdin)
+            yield from stdin_items(stdin)
         elif _is_directory(argument):
             yield from _directory_items(Path(argument))
         else:
@@ -86,7 +86,10 @@ def _is_directory(argument: str) -> bool:
         return False
 
 
-def _stdin_items(stdin: BinaryIO) -> Iterator[InputItem]:
+def stdin_items(stdin: BinaryIO) -> Iterator[InputItem]:
+    """One input per non-blank stdin line, read as it arrives (bytes that are not UTF-8 kept
+    as surrogateescape); a line over MAX_STDIN_LINE_BYTES is skipped unread, an item with
+    its problem."""
     while line := stdin.readline(MAX_STDIN_LINE_BYTES + 1):
         if len(line) > MAX_STDIN_LINE_BYTES and not line.endswith(b"\n"):
             _skip_rest_of_line(stdin)

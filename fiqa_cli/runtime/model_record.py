@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.model_contract import META_SOURCE_SHA256
-from fiqa_cli.runtime.atomic_file import write_atomically
+from fiqa_cli.runtime.safe_write import UnsafeTargetError, write_replacing
 from fiqa_cli.runtime.named_models import UNRECORDED_DEFAULT, named_model_path
 
 if TYPE_CHECKING:
@@ -86,12 +86,9 @@ def write_record(out: Path, record: ModelRecord) -> None:
         {"format": RECORD_FORMAT, "version": RECORD_VERSION, **asdict(record)}, indent=1
     )
     try:
-        write_atomically(record_path(out), (text + "\n").encode())
-    except OSError as error:
-        raise ModelRecordError(
-            f"cannot write {record_path(out)} (the record of the model that writes {out}): "
-            f"{error.strerror or error}"
-        ) from None
+        write_replacing(record_path(out), (text + "\n").encode())
+    except UnsafeTargetError as error:
+        raise ModelRecordError(f"{error} (the record of the model that writes {out})") from None
 
 
 def read_record(out: Path) -> ModelRecord | None:

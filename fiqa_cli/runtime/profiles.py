@@ -97,6 +97,8 @@ def load_profile(name_or_path: str | None) -> Profile:
         raise ProfileError(f"cannot read profile {path}: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ProfileError(f"{path}: not valid TOML: {error}") from None
+    except RecursionError:  # tables or arrays nested thousands deep
+        raise ProfileError(f"{path}: not a profile: nested too deep") from None
     table = data.get("require", {})
     if not isinstance(table, dict) or not table:
         raise ProfileError(
@@ -112,8 +114,12 @@ def _requirement(key: str, bounds: object, where: str) -> Requirement:
         raise ProfileError(f"{where}: {key} must be {{ min = ..., max = ... }} (either or both)")
     values = {}
     for bound, value in bounds.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            raise ProfileError(f"{where}: {key}.{bound} must be a number, not {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ProfileError(f"{where}: {key}.{bound} must be a finite number, not {value!r}")
         values[bound] = float(value)
     return _ordered(Requirement(key, values.get("min"), values.get("max")), where)
 
@@ -132,10 +138,10 @@ def parse_requirement(text: str) -> tuple[str, Requirement | None]:
         bounds = [float(part) if part.strip() else None for part in (low, high if dots else "")]
     except ValueError:
         raise ProfileError(f"{where}: {value!r} is not a number or range MIN..MAX") from None
-    if all(bound is None for bound in bounds) or any(
-        b is not None and math.isnan(b) for b in bounds
-    ):
+    if all(bound is None for bound in bounds):
         raise ProfileError(f"{where}: give MIN, MAX or both")
+    if any(b is not None and not math.isfinite(b) for b in bounds):
+        raise ProfileError(f"{where}: MIN and MAX must be finite numbers")
     return key, _ordered(Requirement(key, *bounds), where)
 
 

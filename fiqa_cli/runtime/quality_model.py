@@ -31,6 +31,10 @@ _EXPECTED = (
 
 # Input sizes a face crop model can sensibly take; the contract's is 112.
 _INPUT_SIZES = range(16, 1025)
+_FLOAT_OUTPUTS = ("tensor(float)", "tensor(double)", "tensor(float16)")
+# Crops in the blank batch run at load when the graph leaves the batch free: more than one, so
+# that a model giving one value per batch instead of per crop is caught.
+_PROBE_BATCH = 2
 
 
 class ModelError(ModelFileError):
@@ -96,10 +100,21 @@ class QualityModel:
         self._fixed_sides = [dim for dim in shape[2:] if isinstance(dim, int)]
         quality = next(n for n in self._session.get_outputs() if n.name == contract.QUALITY_OUTPUT)
         per_crop = quality.shape[1:] if quality.shape else None
-        if per_crop is None or any(isinstance(dim, int) and dim != 1 for dim in per_crop):
+        # A batch dimension of its own the output may only have when the input has one too.
+        fixed_batch = quality.shape and isinstance(quality.shape[0], int)
+        if (
+            per_crop is None
+            or any(isinstance(dim, int) and dim != 1 for dim in per_crop)
+            or (fixed_batch and quality.shape[0] != self._max_batch)
+        ):
             raise ModelError(
-                f"{self.path}: output '{contract.QUALITY_OUTPUT}' has shape {quality.shape}; "
-                f"{_EXPECTED}"
+                f"{self.path}: output '{contract.QUALITY_OUTPUT}' has shape {quality.shape} "
+                f"for input shape {shape}; {_EXPECTED}"
+            )
+        if quality.type not in _FLOAT_OUTPUTS:
+            raise ModelError(
+                f"{self.path}: output '{contract.QUALITY_OUTPUT}' is {quality.type}, not "
+                f"floating point; {_EXPECTED}"
             )
 
     def _check_input_size(self) -> None:
@@ -112,13 +127,15 @@ class QualityModel:
     def _check_one_quality_per_crop(self) -> None:
         """One blank crop through the model: shapes a graph leaves symbolic are only known by
         running it."""
-        batch = self._max_batch or 1
+        batch = self._max_batch or _PROBE_BATCH
         blank = np.zeros((batch, 3, self.input_size, self.input_size), np.float32)
         try:
             output = np.asarray(self._run(blank))
         except Exception as error:  # onnxruntime raises its own types, not one base
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ModelError(f"{self.path}: fails on a blank crop ({first_line})") from None
+        if not np.issubdtype(output.dtype, np.floating):
+            raise ModelError(f"{self.path}: gives {output.dtype} quality values; {_EXPECTED}")
         if output.size != batch:
             raise ModelError(
                 f"{self.path}: gives {output.size} quality values for {batch} crop(s) (output "

@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.runtime.measure_kinds import MEASURE_NAMES, NOT_ASSESSED, Measure
@@ -36,6 +38,7 @@ MAX_MESSAGE_CHARS = 2000
 # (the OS's limit on one argument), one from stdin under 64 KiB, a message under 2000
 # characters; Python's default 128 KiB limit would refuse the longest paths.
 _MAX_CELL_CHARS = 1024 * 1024
+_TAIL_CHUNK = 64 * 1024
 MEASURE_DECIMALS = 4
 # How a row read back turns its numeric columns from CSV text into numbers.
 NUMBER_COLUMNS = {
@@ -61,10 +64,11 @@ class RowFormat:
     encode: Callable[[Sequence[Record], Sequence[str]], str] | None = None
     # Text before the rows (the columns' names), or None for a format without a header.
     header: Callable[[Sequence[str]], str] | None = None
-    # A file's text -> its typed rows (`read_rows`); other_columns as there.
-    read: Callable[[str, Path, bool], list[Record]] | None = None
-    # The columns a file holds, from its bytes and rows (None: no row to tell).
-    columns_of: Callable[[bytes, Sequence[Record]], tuple[str, ...] | None] | None = None
+    # A file's lines (read one at a time, `_lines`) -> its typed rows, streamed (`read_rows`);
+    # other_columns as there.
+    read: Callable[[Iterator[str], Path, bool], Iterator[Record]] | None = None
+    # The columns a file holds, from its first line and first row (None: no row to tell).
+    columns_of: Callable[[str, Record | None], tuple[str, ...] | None] | None = None
     ray_write: str | None = None  # the ray.data.Dataset method that writes it (ray-score)
 
 
@@ -184,13 +188,12 @@ def _jsonl_text(records: Sequence[Record], columns: Sequence[str]) -> str:
     return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
 
 
-def _csv_columns(data: bytes, rows: Sequence[Record]) -> tuple[str, ...] | None:
-    first_line = data.split(b"\n", 1)[0].decode("utf-8", errors="surrogateescape")
+def _csv_columns(first_line: str, first_row: Record | None) -> tuple[str, ...] | None:
     return tuple(next(csv.reader([first_line]), [])) if first_line else None
 
 
-def _jsonl_columns(data: bytes, rows: Sequence[Record]) -> tuple[str, ...] | None:
-    return tuple(rows[0]) if rows else None
+def _jsonl_columns(first_line: str, first_row: Record | None) -> tuple[str, ...] | None:
+    return tuple(first_row) if first_row is not None else None
 
 
 class ScoreFileError(FiqaError):
@@ -205,42 +208,51 @@ def read_rows(
 
     `other_columns` also accepts files with more columns than `COLUMNS` (`fiqa best` output,
     later score formats) and keeps them as written: CSV text, JSONL values."""
-    # newline="": a carriage return inside a quoted cell is part of a file name.
-    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as stream:
-        text = stream.read()
-    return ROW_FORMATS[format_for(str(path), fmt)].read(text, path, other_columns)
+    with path.open("rb") as stream:
+        read = ROW_FORMATS[format_for(str(path), fmt)].read
+        return list(read(_lines(stream), path, other_columns))
 
 
-def _csv_rows(text: str, path: Path, other_columns: bool) -> list[dict[str, object]]:
-    if not text:
-        return []
+def _lines(stream: BinaryIO, whole_only: bool = False) -> Iterator[str]:
+    """The lines of `stream` as text, read one at a time; `whole_only`: up to the last one
+    that ends in a newline. Only "\n" ends a line: a carriage return inside a quoted CSV cell
+    is part of a file name, and JSON leaves some line separators (U+2028, U+0085) unescaped."""
+    for line in stream:
+        if whole_only and not line.endswith(b"\n"):
+            return
+        yield line.decode("utf-8", errors="surrogateescape")
+
+
+def _csv_rows(lines: Iterator[str], path: Path, other_columns: bool) -> Iterator[dict[str, object]]:
     csv.field_size_limit(max(csv.field_size_limit(), _MAX_CELL_CHARS))
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = tuple(reader.fieldnames or ())
-    # Columns after COLUMNS (--measures, --profile) are read past.
-    if not (set(COLUMNS) <= set(header) if other_columns else header[: len(COLUMNS)] == COLUMNS):
-        raise ScoreFileError(f"{path}: first line is not the fiqa CSV header {','.join(COLUMNS)}")
+    reader = csv.DictReader(lines)
     try:
-        return [
-            _typed(record, f"{path}:{number}", other_columns)
-            for number, record in enumerate(reader, start=2)
-        ]
+        if reader.fieldnames is None:  # an empty file
+            return
+        header = tuple(reader.fieldnames)
+        # Columns after COLUMNS (--measures, --profile) are read past.
+        if not (
+            set(COLUMNS) <= set(header) if other_columns else header[: len(COLUMNS)] == COLUMNS
+        ):
+            raise ScoreFileError(
+                f"{path}: first line is not the fiqa CSV header {','.join(COLUMNS)}"
+            )
+        for number, record in enumerate(reader, start=2):
+            yield _typed(record, f"{path}:{number}", other_columns)
     except csv.Error as error:
         raise ScoreFileError(f"{path}:{reader.line_num}: not a fiqa score row ({error})") from None
 
 
-def _jsonl_rows(text: str, path: Path, other_columns: bool) -> list[dict[str, object]]:
-    rows = []
-    # Only "\n" ends a row: str.splitlines() would also split at characters that JSON leaves
-    # unescaped in a file name (U+2028, U+0085, ...).
-    for number, line in enumerate(text.split("\n"), start=1):
+def _jsonl_rows(
+    lines: Iterator[str], path: Path, other_columns: bool
+) -> Iterator[dict[str, object]]:
+    for number, line in enumerate(lines, start=1):
         if line.strip():
             try:
                 record = json.loads(line)
             except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
                 raise ScoreFileError(f"{path}:{number}: not a fiqa score row") from None
-            rows.append(_typed(record, f"{path}:{number}", other_columns))
-    return rows
+            yield _typed(record, f"{path}:{number}", other_columns)
 
 
 def _typed(record: object, where: str, other_columns: bool = False) -> dict[str, object]:
@@ -255,6 +267,8 @@ def _typed(record: object, where: str, other_columns: bool = False) -> dict[str,
             if isinstance(row[column], bool):  # JSON true/false are no numbers
                 raise TypeError
             row[column] = None if row[column] in (None, "") else convert(row[column])
+            if isinstance(row[column], float) and not math.isfinite(row[column]):
+                raise ValueError  # fiqa writes none: a non-finite quality is an error row
     except (AttributeError, TypeError, ValueError):
         raise ScoreFileError(f"{where}: not a fiqa score row") from None
     return row
@@ -265,17 +279,25 @@ def prepare_resume(
 ) -> dict[str, float | None]:
     """Inputs already answered in `path`, each with its best `ok` quality (None if none).
 
-    A partly written last line (a killed run) is cut off first, so its input is redone. The
-    file must have the `columns` this run writes: a resumed file never mixes row layouts."""
+    The file is read a line at a time, keeping only that. It must be fiqa output with the
+    `columns` this run writes (a resumed file never mixes row layouts); only then is a partly
+    written last line (a killed run) cut off, so its input is redone."""
     if not path.exists():
         return {}
-    data = path.read_bytes()
-    complete = data.rfind(b"\n") + 1
-    if complete != len(data):
-        with path.open("r+b") as stream:
-            stream.truncate(complete)
-    rows = read_rows(path, fmt, other_columns=True)
-    found = ROW_FORMATS[fmt].columns_of(data[:complete], rows)
+    answered: dict[str, float | None] = {}
+    first_row = None
+    with path.open("rb") as stream:
+        rows = ROW_FORMATS[fmt].read(_lines(stream, whole_only=True), path, True)
+        for row in rows:
+            first_row = first_row or row
+            best = answered.setdefault(row["path"], None)
+            quality = row["quality"] if row["status"] == OK else None
+            if quality is not None and (best is None or quality > best):
+                answered[row["path"]] = quality
+        stream.seek(0)
+        first_line = next(_lines(stream, whole_only=True), "").rstrip("\r\n")
+        complete = _whole_lines_length(stream)
+    found = ROW_FORMATS[fmt].columns_of(first_line, first_row)
     if found is not None and found != tuple(columns):
         extra = [column for column in found if column not in COLUMNS]
         wanted = [column for column in columns if column not in COLUMNS]
@@ -285,13 +307,23 @@ def prepare_resume(
             f"({', '.join(wanted) or 'no extra ones'}): resume with the same --measures and "
             "--profile options, or write to a new file"
         )
-    answered: dict[str, float | None] = {}
-    for row in rows:
-        best = answered.setdefault(row["path"], None)
-        quality = row["quality"] if row["status"] == OK else None
-        if quality is not None and (best is None or quality > best):
-            answered[row["path"]] = quality
+    if complete != path.stat().st_size:
+        with path.open("r+b") as stream:
+            stream.truncate(complete)
     return answered
+
+
+def _whole_lines_length(stream: BinaryIO) -> int:
+    """The bytes of `stream` up to and including its last newline, found from the end."""
+    position = stream.seek(0, os.SEEK_END)
+    while position > 0:
+        step = min(_TAIL_CHUNK, position)
+        position -= step
+        stream.seek(position)
+        newline = stream.read(step).rfind(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+    return 0
 
 
 # Every format by name. A new format is one entry here; `fiqa score` and

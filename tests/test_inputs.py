@@ -61,3 +61,27 @@ def test_shards_partition_inputs_whatever_their_order() -> None:
 def test_bad_shard_specs_are_refused(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_shard(text)
+
+
+def test_a_folder_takes_every_image_type_fiqa_decodes(tmp_path: Path) -> None:
+    """One list of suffixes (IMAGE_SUFFIXES) for folders, each a type read_image decodes: a
+    GIF in a folder is scored as a GIF named on the command line is."""
+    import cv2
+    import numpy as np
+
+    from fiqa_cli.runtime.decode import read_image
+    from fiqa_cli.runtime.image_files import IMAGE_SUFFIXES
+
+    colour = np.random.default_rng(0).integers(0, 255, (64, 48, 3), dtype=np.uint8)
+    grey = cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
+    written = []
+    for suffix in sorted(IMAGE_SUFFIXES):
+        path = tmp_path / f"image{suffix}"
+        image = grey if suffix in (".pbm", ".pgm") else colour
+        assert cv2.imwrite(str(path), image), f"OpenCV cannot write {suffix} to test it"
+        written.append(str(path))
+    (tmp_path / "notes.txt").write_text("not an image")
+    listed = [item.path for item in expand_inputs([str(tmp_path)], io.BytesIO())]
+    assert listed == sorted(written)
+    for path in listed:
+        assert read_image(path).shape[:2] == (64, 48), path

@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-# What `fiqa_cli.runtime.decode.read_image` (OpenCV) reads.
+# Every suffix of a type `fiqa_cli.runtime.decode.read_image` (OpenCV, behind the header checks
+# of `image_header`) reads: the one list for folders of `score`, `best`, `evaluate` and
+# training; a file named on the command line is read whatever its suffix.
+# tests/test_inputs.py decodes a file of each.
 IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm"}
+    {
+        *(".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".jp2"),
+        *(".pbm", ".pgm", ".ppm", ".pnm", ".pfm", ".pam", ".sr", ".ras", ".hdr", ".pic"),
+        *(".avif", ".gif"),
+    }
 )
 
 

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.model_contract import META_SOURCE_SHA256
-from fiqa_cli.runtime.safe_write import UnsafeTargetError, write_replacing
 from fiqa_cli.runtime.named_models import UNRECORDED_DEFAULT, named_model_path
+from fiqa_cli.runtime.safe_write import UnsafeTargetError, write_replacing
 
 if TYPE_CHECKING:
     from fiqa_cli.runtime.quality_model import QualityModel

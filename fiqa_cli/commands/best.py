@@ -16,6 +16,7 @@ from fiqa_cli.choices import ALL_FACES, GROUP_BY_VIDEO, GROUP_BYS
 from fiqa_cli.commands.options import (
     FiqaCommand,
     batch_size_option,
+    cuda_option,
     detector_model_option,
     detector_option,
     device_option,
@@ -104,6 +105,7 @@ MAX_FPS = 1000.0
 @detector_model_option()
 @batch_size_option("Face crops per inference batch, gathered across a group's frames.")
 @device_option("auto: CUDA when usable, else CPU.", from_env=True)
+@cuda_option()
 @click.option("--quiet", "-q", is_flag=True, help="No notices on stderr.")
 def best(
     inputs: tuple[str, ...],
@@ -125,6 +127,7 @@ def best(
     detector_model: Path | None,
     batch_size: int | None,
     device: str,
+    cuda_options: dict[str, str],
     quiet: bool,
 ) -> None:
     """Keep the best frame of each group: INPUT is a folder of frames (a burst), a video, an
@@ -163,6 +166,7 @@ def best(
         detector_model=detector_model,
         device=device,
         batch_size=batch_size,
+        cuda_options=cuda_options,
         notice=notice,
     )
     if judge is not None:

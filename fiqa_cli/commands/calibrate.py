@@ -74,7 +74,8 @@ def calibrate(
     from fiqa_cli.runtime.providers import select_providers
 
     # Loaded first: a bad --model is refused before minutes of alignment.
-    quality_model = build_quality_model(model, select_providers(photo_options.device))
+    providers = select_providers(photo_options.device, dict(photo_options.cuda_options))
+    quality_model = build_quality_model(model, providers)
     source = quality_model.path
     photos = labelled_photos(roots, photo_options, pairs_file=None, max_fmr=fmr, progress=_progress)
     comparisons = photos.comparisons

@@ -63,8 +63,9 @@ class FiqaCommand(click.Command):
 
 _DETECTOR_HELP = (
     "auto: SCRFD if a local model exists, else yunet; yunet: YuNet's boxes with MTCNN's "
-    "landmarks, several times faster; none: inputs are aligned crops."
+    "landmarks, several times faster"
 )
+_NO_DETECTOR_HELP = "; none: inputs are aligned crops"
 
 Command = TypeVar("Command", bound=Callable)
 
@@ -140,17 +141,49 @@ def device_option(
 
 
 def detector_option(
-    help: str = _DETECTOR_HELP, *, allow_none: bool = True, from_env: bool = False
+    help: str | None = None, *, allow_none: bool = True, from_env: bool = False
 ) -> Callable[[Command], Command]:
-    """--detector; `allow_none` adds `none` (inputs are crops), `from_env` reads FIQA_DETECTOR."""
+    """--detector; `allow_none` adds `none` (inputs are crops) to the choices and the help,
+    `from_env` reads FIQA_DETECTOR."""
     return click.option(
         "--detector",
         type=click.Choice(DETECTORS + (NO_DETECTOR,) if allow_none else DETECTORS),
         default="auto",
         show_default=True,
         envvar=DETECTOR_ENVVAR if from_env else None,
+        help=help or _DETECTOR_HELP + (_NO_DETECTOR_HELP if allow_none else "") + ".",
+    )
+
+
+def provider_options_option(provider: str, help: str) -> Callable[[Command], Command]:
+    """--PROVIDER-option KEY=VALUE, repeatable, gathered into a dict `PROVIDER_options`."""
+    return click.option(
+        f"--{provider}-option",
+        f"{provider}_options",
+        metavar="KEY=VALUE",
+        multiple=True,
+        callback=lambda ctx, param, values: _key_values(values),
         help=help,
     )
+
+
+def cuda_option() -> Callable[[Command], Command]:
+    """--cuda-option, for every command that runs a model on CUDA."""
+    return provider_options_option(
+        "cuda",
+        "onnxruntime CUDA provider option, repeatable (e.g. device_id=1, use_tf32=1, "
+        "gpu_mem_limit=4294967296); fiqa's sessions default to use_tf32=0 (full fp32).",
+    )
+
+
+def _key_values(values: tuple[str, ...]) -> dict[str, str]:
+    settings = {}
+    for value in values:
+        key, equals, setting = value.partition("=")
+        if not key.strip() or not equals:
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}")
+        settings[key.strip()] = setting.strip()
+    return settings
 
 
 def detector_model_option(*, must_exist: bool = False) -> Callable[[Command], Command]:
@@ -225,7 +258,7 @@ def profile_from_options(name: str | None, requirements: tuple[str, ...]) -> Pro
 
 def labelled_photo_options(command: Command) -> Command:
     """--fr-model, --fr-mean, --fr-std, --detector, --detector-model, --faces, --device,
-    --min-images, --limit-ids and --max-images-per-id, handed to the command as one
+    --cuda-option, --min-images, --limit-ids and --max-images-per-id, handed to the command as one
     `photo_options` (`fiqa_cli.evaluation.labelled_photos.PhotoOptions`)."""
 
     @functools.wraps(command)
@@ -254,6 +287,7 @@ def labelled_photo_options(command: Command) -> Command:
         detector_model_option(),
         faces_option(allow_all=False),
         device_option(),
+        cuda_option(),
         click.option(
             "--min-images",
             type=click.IntRange(min=2),

@@ -21,6 +21,7 @@ from fiqa_cli.choices import DEFAULT_MAX_PIXELS, TENSORRT_DEVICE
 from fiqa_cli.commands.options import (
     FiqaCommand,
     batch_size_option,
+    cuda_option,
     detector_model_option,
     detector_option,
     device_option,
@@ -28,6 +29,7 @@ from fiqa_cli.commands.options import (
     model_option,
     profile_from_options,
     profile_options,
+    provider_options_option,
 )
 from fiqa_cli.commands.progress import RunProgress
 from fiqa_cli.runtime.inputs import (
@@ -61,18 +63,6 @@ if TYPE_CHECKING:
     from fiqa_cli.runtime.quality_model import QualityModel
 
 EXIT_FAIL_UNDER = 3
-
-
-def _provider_options_option(provider: str, help: str):
-    """--PROVIDER-option KEY=VALUE, repeatable, gathered into a dict `PROVIDER_options`."""
-    return click.option(
-        f"--{provider}-option",
-        f"{provider}_options",
-        metavar="KEY=VALUE",
-        multiple=True,
-        callback=lambda ctx, param, values: _key_values(values),
-        help=help,
-    )
 
 
 @click.command(cls=FiqaCommand)
@@ -109,12 +99,8 @@ def _provider_options_option(provider: str, help: str):
     from_env=True,
     tensorrt=True,
 )
-@_provider_options_option(
-    "cuda",
-    "onnxruntime CUDA provider option, repeatable (e.g. device_id=1, "
-    "cudnn_conv_algo_search=HEURISTIC, gpu_mem_limit=4294967296).",
-)
-@_provider_options_option(
+@cuda_option()
+@provider_options_option(
     "tensorrt",
     "onnxruntime TensorRT provider option for --device tensorrt, repeatable (e.g. "
     "trt_fp16_enable=True, trt_engine_cache_path=DIR); overrides fiqa's shape profile and cache.",
@@ -345,16 +331,6 @@ class _FailUnderCount:
         self.inputs += 1
         if self.threshold is not None and (best_quality is None or best_quality < self.threshold):
             self.failing += 1
-
-
-def _key_values(values: tuple[str, ...]) -> dict[str, str]:
-    settings = {}
-    for value in values:
-        key, equals, setting = value.partition("=")
-        if not key.strip() or not equals:
-            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}")
-        settings[key.strip()] = setting.strip()
-    return settings
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:

@@ -9,8 +9,8 @@ when the photos are read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ class PhotoOptions:
     detector_model: Path | None = None
     faces: str = LARGEST_FACE
     device: str = "auto"
+    cuda_options: Mapping[str, str] = field(default_factory=dict)
     min_images: int = 2
     limit_ids: int | None = None
     max_images_per_id: int | None = None
@@ -65,7 +66,7 @@ def labelled_photos(
     from fiqa_cli.runtime.build import build_detector
     from fiqa_cli.runtime.providers import select_providers
 
-    providers = select_providers(options.device)
+    providers = select_providers(options.device, dict(options.cuda_options))
     face_detector = build_detector(options.detector, options.detector_model, providers)
     recognizer = FaceRecognizer(
         options.fr_model, mean=options.fr_mean, std=options.fr_std, providers=providers

@@ -397,7 +397,7 @@ def test_scores_that_match_no_evaluated_face_are_refused(
         + ["--scores", str(scores)],
     )
     assert result.exit_code == 1
-    assert "elsewhere: no row of its scores file matches any" in result.output
+    assert "elsewhere: no row of its scores file is a photo under" in result.output
 
 
 def test_bootstrap_gives_intervals_and_paired_differences_against_the_first_scores(
@@ -488,3 +488,25 @@ def test_a_face_with_two_different_rows_is_refused(tmp_path: Path) -> None:
     scores.write_text(header + row.format(tmp_path, 0.5) + row.format(tmp_path, 0.9))
     with pytest.raises(ScoreFileError, match="face 0 of .*a.jpg has two different rows"):
         read_scored_faces(scores)
+
+
+def test_scores_that_name_no_photo_are_refused_before_any_alignment(tmp_path: Path) -> None:
+    """The join is checked first: the recognition model (not loadable here) is never reached."""
+    root = tmp_path / "people"
+    for person in ("ann", "bob"):
+        (root / person).mkdir(parents=True)
+        for index in range(2):
+            (root / person / f"{index}.jpg").write_bytes(b"never decoded")
+    scores = tmp_path / "elsewhere.csv"
+    scores.write_text(
+        "path,face,quality,status,det_score,x1,y1,x2,y2,message\n"
+        "/other/folder/0.jpg,0,0.5,ok,0.9,1,2,3,4,\n"
+    )
+    fr_model = tmp_path / "fr.onnx"
+    fr_model.write_bytes(b"not a model")
+    result = CliRunner().invoke(
+        evaluate, [str(root), "--scores", str(scores), "--fr-model", str(fr_model)]
+    )
+    assert result.exit_code == 1
+    assert "elsewhere: no row of its scores file is a photo under" in result.output
+    assert "4 photos" in result.output and "fr.onnx" not in result.output

@@ -157,6 +157,7 @@ def evaluate(
     }
     if pairs_file is not None and len(roots) > 1:
         raise click.UsageError("--pairs names the photos of a single ROOT")
+    _check_scores_name_photos(scored_faces, roots)
     photos = labelled_photos(
         roots, photo_options, pairs_file=pairs_file, max_fmr=max(fmrs), progress=_progress
     )
@@ -176,6 +177,24 @@ def evaluate(
         write_results(out, table, results)
     if plot is not None:
         plot_edc(plot, results, max_discard, plot_max_discard, log_fnmr)
+
+
+def _check_scores_name_photos(
+    scored_faces: dict[str, dict[str, list[ScoredFace]]], roots: Sequence[Path]
+) -> None:
+    """Joined before minutes of alignment: a score file none of whose rows is a photo under
+    the ROOTs (scored elsewhere, or from another folder) is refused at once."""
+    from fiqa_cli.evaluation.score_join import photos_scored
+    from fiqa_cli.runtime.image_files import identity_images
+
+    photos = [photo for root in roots for _, images in identity_images(root) for photo in images]
+    for method, scored in scored_faces.items():
+        if not photos_scored(scored, photos):
+            raise FiqaError(
+                f"{method}: no row of its scores file is a photo under "
+                f"{', '.join(map(str, roots))} ({len(photos)} photos; paths are joined after "
+                "resolving them against the current folder)"
+            )
 
 
 def _method_names(score_files: Sequence[Path], names: Sequence[str]) -> list[str]:

@@ -9,6 +9,7 @@ quality tool that cannot score an image would reject it first.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,11 @@ def read_scored_faces(path: Path) -> dict[str, list[ScoredFace]]:
     for scored_faces in faces.values():
         scored_faces.sort(key=lambda scored: scored.face)
     return faces
+
+
+def photos_scored(scored: dict[str, list[ScoredFace]], photos: Iterable[Path]) -> int:
+    """How many of `photos` have a row in `scored` (by resolved path, as the join goes)."""
+    return sum(_path_key(photo) in scored for photo in photos)
 
 
 def _path_key(path: str | Path) -> str:

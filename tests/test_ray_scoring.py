@@ -224,3 +224,19 @@ def test_help_does_not_import_ray() -> None:
         "assert 'ray' not in sys.modules, 'help imported ray'\n"
     )
     subprocess.run([sys.executable, "-c", program], check=True)
+
+
+def test_quiet_ray_run_writes_rows_and_nothing_on_stderr(inputs: list[str], tmp_path: Path) -> None:
+    """-q keeps Ray's own log lines and progress bars off stderr (a fresh local Ray here)."""
+    out = tmp_path / "quiet_out"
+    done = subprocess.run(
+        [sys.executable, "-m", "fiqa_cli", "ray-score", *inputs, "--out", str(out)]
+        + ["--actors", "1", "--detector", "mtcnn", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONSAFEPATH": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert sorted(out.iterdir())

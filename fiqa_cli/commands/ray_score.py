@@ -6,6 +6,8 @@ Ray is an optional extra: it is imported only when the command runs.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,7 @@ from fiqa_cli.commands.options import (
     model_option,
 )
 from fiqa_cli.runtime.inputs import expand_inputs, stdin_bytes
+from fiqa_cli.runtime.quiet import keep_libraries_quiet
 from fiqa_cli.runtime.rows import DEFAULT_FORMAT, RAY_FORMATS
 
 if TYPE_CHECKING:
@@ -60,6 +63,12 @@ RAY_EXTRA_HINT = "pip install 'fiqa[ray]'"
 @detector_model_option()
 @faces_option()
 @batch_size_option("Inputs per Ray batch, and face crops per inference batch.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Nothing on stderr but errors: no notices, no Ray log lines or progress bars.",
+)
 def ray_score(
     inputs: tuple[str, ...],
     out: str,
@@ -71,6 +80,7 @@ def ray_score(
     detector_model: Path | None,
     faces: str,
     batch_size: int | None,
+    quiet: bool,
 ) -> None:
     """Score face photos on Ray: INPUT is an image, a folder (searched recursively) or '-'
     for newline-separated paths on stdin. Paths must name the same files on every node."""
@@ -84,7 +94,19 @@ def ray_score(
         ) from None
 
     _check_output_folder(out)
-    scoring = _checked_scoring(model, detector, detector_model, batch_size)
+    notice = _notice
+    if quiet:
+        # Ray's processes inherit file descriptor 2 and write their log lines there.
+        keep_libraries_quiet()
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        # Ray's Python loggers (its data executor's plans and warnings) have handlers of their own.
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+        def notice(message: str) -> None:
+            pass
+
+    scoring = _checked_scoring(model, detector, detector_model, batch_size, notice)
     recipe = ray_scoring.scorer_recipe(
         scoring.model, scoring.detector, faces=faces, batch_size=scoring.batch_size
     )
@@ -95,11 +117,15 @@ def ray_score(
     if started_here:
         try:
             # Actor output would otherwise be copied to this process's stdout.
-            ray.init(address=address, log_to_driver=False)
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level=logging.ERROR if quiet else logging.INFO,
+            )
         except ConnectionError as error:
             raise click.ClickException(f"cannot reach the Ray cluster: {error}") from None
     try:
-        _notice(f"scoring {len(items)} inputs on Ray into {out}")
+        notice(f"scoring {len(items)} inputs on Ray into {out}")
         ray_scoring.score_on_ray(items, recipe, out, fmt=fmt, actors=actors)
     finally:
         if started_here:
@@ -116,7 +142,11 @@ def _check_output_folder(out: str) -> None:
 
 
 def _checked_scoring(
-    model: Path | None, detector: str, detector_model: Path | None, batch_size: int | None
+    model: Path | None,
+    detector: str,
+    detector_model: Path | None,
+    batch_size: int | None,
+    notice: Callable[[str], None],
 ) -> Scoring:
     """Built here first so that a bad file fails at once with its reason, not in every actor,
     and `auto` is resolved once for all nodes (actors run on CPUs)."""
@@ -128,7 +158,7 @@ def _checked_scoring(
         detector_model=detector_model,
         device="cpu",
         batch_size=batch_size,
-        notice=_notice,
+        notice=notice,
     )
 
 

@@ -38,7 +38,7 @@ from fiqa_cli.runtime.inputs import STDIN, InputItem, expand_inputs
 from fiqa_cli.runtime.named_models import named_model_path
 from fiqa_cli.runtime.pipeline import Scorer as Pipeline
 from fiqa_cli.runtime.profiles import Profile, check_calibration, judged, load_profile
-from fiqa_cli.runtime.rows import COLUMNS, MEASURE_COLUMNS, VERDICT_COLUMNS, Row
+from fiqa_cli.runtime.rows import COLUMNS, VERDICT_COLUMNS, Row, row_columns
 
 __all__ = ["FaceScore", "FiqaError", "Scorer"]
 
@@ -54,8 +54,8 @@ class FaceScore:
     """One row of `fiqa score`: a scored face, or an input without one (`status` says which).
 
     The fields are the CSV's columns; `measures` holds the `--measures` columns (quality_100,
-    then each measure's value and its 0-100 score) when the Scorer was asked for them, and
-    `verdict`/`reasons` the judgement when it was given a profile."""
+    then each measure's value and its 0-100 score) and the `--landmarks` ones when the Scorer
+    was asked for them, and `verdict`/`reasons` the judgement when it was given a profile."""
 
     path: str
     face: int | None
@@ -93,6 +93,7 @@ class Scorer:
         device: str = "auto",
         faces: str = LARGEST_FACE,
         measures: bool = False,
+        landmarks: bool = False,
         profile: str | None = None,
         batch_size: int | None = None,
         workers: int = 1,
@@ -133,8 +134,9 @@ class Scorer:
             measures=measures or self._profile is not None,
             warn=logger.warning,
         )
-        self._columns = COLUMNS + (MEASURE_COLUMNS if measures else ())
-        self._columns += VERDICT_COLUMNS if self._profile is not None else ()
+        self._columns = row_columns(
+            measures=measures, landmarks=landmarks, judged=self._profile is not None
+        )
 
     def score(self, source: Source | Iterable[Source]) -> list[FaceScore]:
         """The rows of a photo file, a folder (its images, searched recursively, sorted), a

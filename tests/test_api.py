@@ -43,10 +43,13 @@ def cli_rows(tmp_path: Path, *args: object) -> list[dict[str, object]]:
     return read_rows(out, other_columns=True)
 
 
-@pytest.mark.parametrize("options", [{}, {"measures": True}, {"profile": "capture"}])
+@pytest.mark.parametrize(
+    "options", [{}, {"measures": True}, {"profile": "capture", "landmarks": True}]
+)
 def test_rows_equal_the_commands_rows(photo_folder: Path, tmp_path: Path, options) -> None:
     flags = ["--measures"] if options.get("measures") else []
     flags += ["--profile", options["profile"]] if "profile" in options else []
+    flags += ["--landmarks"] if options.get("landmarks") else []
     expected = cli_rows(tmp_path, photo_folder, "--faces", "all", *flags)
     rows = Scorer(device="cpu", faces="all", **options).score(photo_folder)
     assert [row.as_dict() for row in rows] == expected

@@ -562,3 +562,32 @@ print(" ".join(log))
     assert done.stdout.split("\n")[0].split(" ") == [
         "read", "0", "write", "0", "read", "1", "write", "1", "read", "2", "write", "2",
     ]  # fmt: skip
+
+
+def test_landmarks_are_in_the_frame_of_the_box(lfw_images: Path, tmp_path: Path) -> None:
+    """--landmarks: five x, y pairs after the other columns, in the decoded (EXIF-rotated) image
+    like the box; the eyes above the mouth there; empty with --detector none."""
+    source = sorted(lfw_images.glob("*/*_0001.jpg"))[0]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned 90 degrees counter-clockwise: decoded upright
+    rotated = tmp_path / "rotated.jpg"
+    Image.open(source).rotate(90, expand=True).save(rotated, quality=95, exif=exif.tobytes())
+    out = tmp_path / "rows.jsonl"
+    result = run_score(rotated, "--landmarks", "--measures", "--out", out)
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    names = list(row)
+    assert names[-10:] == [
+        f"{point}_{axis}"
+        for point in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+        for axis in "xy"
+    ]
+    points = np.array([row[name] for name in names[-10:]]).reshape(5, 2)
+    assert ((points >= [row["x1"], row["y1"]]) & (points <= [row["x2"], row["y2"]])).all()
+    eyes, mouth = points[:2, 1].mean(), points[3:, 1].mean()
+    assert eyes < mouth - 20  # upright: the EXIF rotation was applied before detection
+    crop = tmp_path / "crop.png"
+    cv2.imwrite(str(crop), np.full((112, 112, 3), 100, np.uint8))
+    none = run_score(crop, "--landmarks", "--detector", "none", "--format", "jsonl")
+    (row,) = [json.loads(line) for line in none.stdout.splitlines()]
+    assert all(row[name] is None for name in names[-10:])

@@ -43,18 +43,16 @@ from fiqa_cli.runtime.inputs import (
 from fiqa_cli.runtime.output_file import open_output
 from fiqa_cli.runtime.quiet import keep_libraries_quiet
 from fiqa_cli.runtime.rows import (
-    COLUMNS,
     FAIL,
     FORMATS,
-    MEASURE_COLUMNS,
     OK,
     ROW_FORMATS,
-    VERDICT_COLUMNS,
     Row,
     RowWriter,
     ScoreFileError,
     format_for,
     prepare_resume,
+    row_columns,
 )
 
 if TYPE_CHECKING:
@@ -144,6 +142,12 @@ EXIT_FAIL_UNDER = 3
     help="Add each face's component measures (inter-eye distance, pose, exposure, ...): a "
     "native value and a 0-100 score each, -1 where not assessable; after the other columns.",
 )
+@click.option(
+    "--landmarks",
+    is_flag=True,
+    help="Add the detector's five landmarks (eyes, nose tip, mouth corners) as x, y columns in "
+    "the frame of the box columns; empty with --detector none.",
+)
 @profile_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notices on stderr.")
 def score(
@@ -166,6 +170,7 @@ def score(
     fail_under: float | None,
     shard: tuple[int, int] | None,
     with_measures: bool,
+    landmarks: bool,
     profile: str | None,
     requirements: tuple[str, ...],
     quiet: bool,
@@ -228,8 +233,7 @@ def score(
     )
 
     # -- rows, one input at a time, after those a resumed file holds
-    columns = COLUMNS + (MEASURE_COLUMNS if with_measures else ())
-    columns += VERDICT_COLUMNS if judge is not None else ()
+    columns = row_columns(measures=with_measures, landmarks=landmarks, judged=judge is not None)
     # The output is locked before a resumed run reads what it holds.
     with open_output(out, append=resume) as stream:
         answered = _answered_before(Path(out), fmt, columns) if resume else {}

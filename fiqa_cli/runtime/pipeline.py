@@ -226,6 +226,7 @@ class Scorer:
                         face=each.index,
                         det_score=each.face.score,
                         bbox=each.face.bbox,
+                        landmarks=_points(each.face),
                         message=each.problem,
                         measures=measures,
                     )
@@ -281,7 +282,13 @@ def _scored_row(path: str, slot: _FaceCrop, quality: float, calibration: Calibra
         quality=quality if finite else None,
         det_score=None if face is None else face.score,
         bbox=None if face is None else face.bbox,
+        landmarks=None if face is None else _points(face),
         message=slot.message if finite else f"the model returned a non-finite quality ({quality})",
         measures=slot.measures,
         quality_100=quality_100,
     )
+
+
+def _points(face: Face) -> tuple[float, ...]:
+    """The face's five landmarks as the row holds them: x, y of each in turn."""
+    return tuple(face.landmarks.reshape(-1).tolist())

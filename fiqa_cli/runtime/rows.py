@@ -23,6 +23,10 @@ QUALITY_100 = "quality_100"
 MEASURE_COLUMNS = (QUALITY_100,) + tuple(
     column for name in MEASURE_NAMES for column in (name, f"{name}_100")
 )
+# `fiqa score --landmarks`: the detector's five points, x and y in the frame of the box columns
+# (the decoded image, after EXIF rotation); after the measures.
+LANDMARK_POINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+LANDMARK_COLUMNS = tuple(f"{point}_{axis}" for point in LANDMARK_POINTS for axis in "xy")
 # `fiqa score --profile`: the judgement of each row, after everything else.
 VERDICT_COLUMNS = ("verdict", "reasons")
 PASS, FAIL = "pass", "fail"
@@ -85,16 +89,25 @@ class Row:
     quality_100: int | None = None  # None: no quality, or a model without a calibration
     verdict: str | None = None  # PASS or FAIL against a profile; None when not judged
     reasons: str = ""
+    # x, y of each of LANDMARK_POINTS in turn; None without a detected face
+    landmarks: Sequence[float] | None = None
 
     def values(self, columns: Sequence[str] = COLUMNS) -> dict[str, object]:
-        """Column name -> value for `columns` (COLUMNS, then any of MEASURE_COLUMNS and
-        VERDICT_COLUMNS), None where the column is empty; a measure not assessed has
-        an empty value and a score of -1, and so has quality_100 without a calibration."""
+        """Column name -> value for `columns` (`row_columns`), None where the column is empty;
+        a measure not assessed has an empty value and a score of -1, and so has quality_100
+        without a calibration."""
         values = self._base_values()
         if len(columns) > len(COLUMNS):
             values.update(self._measure_values())
+            values.update(self._landmark_values())
             values.update(verdict=self.verdict, reasons=self.reasons)
         return {column: values[column] for column in columns}
+
+    def _landmark_values(self) -> dict[str, object]:
+        if self.landmarks is None:
+            return dict.fromkeys(LANDMARK_COLUMNS)
+        points = [_rounded(value, BOX_DECIMALS) for value in self.landmarks]
+        return dict(zip(LANDMARK_COLUMNS, points, strict=True))
 
     def _measure_values(self) -> dict[str, object]:
         values: dict[str, object] = {
@@ -119,6 +132,17 @@ class Row:
             _capped(self.message),
         ]
         return dict(zip(COLUMNS, values, strict=True))
+
+
+def row_columns(*, measures: bool, landmarks: bool, judged: bool) -> tuple[str, ...]:
+    """The columns of a run's rows: COLUMNS, then the measures (`--measures`), the landmarks
+    (`--landmarks`) and the verdict (`--profile`, always last) when asked for."""
+    return (
+        COLUMNS
+        + (MEASURE_COLUMNS if measures else ())
+        + (LANDMARK_COLUMNS if landmarks else ())
+        + (VERDICT_COLUMNS if judged else ())
+    )
 
 
 def _capped(message: str) -> str:

@@ -261,3 +261,29 @@ def test_odd_edc_files_are_one_error_line(tmp_path: Path) -> None:
         done = _report_child(scores, "--out", tmp_path / "r.html", "--edc", edc)
         assert done.returncode == 1 and reason in done.stderr, done.stderr
         assert done.stderr.startswith(b"Error: ") and done.stderr.count(b"\n") == 1
+
+
+def test_a_card_with_measures_shows_the_lowest_scores_and_folds_the_rest(
+    photos: list[Path], tmp_path: Path
+) -> None:
+    """`fiqa score --measures` rows carry about 40 columns: a card shows the three lowest
+    scores in a line and folds every column under a <details> a reader opens."""
+    from fiqa_cli.runtime.measure_kinds import MEASURE_NAMES
+
+    extra = tuple(column for name in MEASURE_NAMES for column in (name, f"{name}_100"))
+    scores_of = {name: 90 - 5 * index for index, name in enumerate(MEASURE_NAMES)}
+    scores_of[MEASURE_NAMES[0]] = -1  # not assessed: never among the lowest
+    row = ok_row(photos[0], 0.3)
+    for name in MEASURE_NAMES:
+        row[name] = "1.5"
+        row[f"{name}_100"] = str(scores_of[name])
+    scores = write_scores(tmp_path / "scores.csv", [row], extra)
+    out = tmp_path / "report.html"
+    assert run_report(scores, "--out", out).exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    caption = text[text.index("<figcaption>") : text.index("</figcaption>")]
+    visible, folded = caption.split("<details>")
+    lowest = sorted((s, n) for n, s in scores_of.items() if s >= 0)[:3]
+    assert "lowest: " + ", ".join(f"{name} {score}" for score, name in lowest) in visible
+    assert len(visible) < 400 and "_100" not in visible
+    assert all(f"{name}_100 {scores_of[name]}" in folded for name in MEASURE_NAMES)

@@ -31,6 +31,7 @@ from fiqa_cli.evaluation.results import MethodResult
 from fiqa_cli.runtime.crop_files import crop_name
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.input_file import InputFileError, read_input_bytes
+from fiqa_cli.runtime.profiles import SCORE_SUFFIX
 from fiqa_cli.runtime.rows import COLUMNS, OK, QUALITY_100, read_rows
 
 MAX_REPORT_BYTES = 20 * 2**20
@@ -266,14 +267,33 @@ def _card(face: _Face, thumbnails: _Thumbnails) -> str:
     quality_100 = _quality_100(row)
     if not math.isnan(quality_100):
         lines.append(f"quality_100 {quality_100:.0f}")
-    measures = ", ".join(f"{k} {v}" for k, v in _measures(row).items())
-    for text in (measures, row.get(REASONS), row.get("message")):
+    measures = _measures(row)
+    lowest = _lowest_scores(measures)
+    for text in (lowest, row.get(REASONS), row.get("message")):
         if text:
             lines.append(html.escape(_clipped(str(text))))
     path = html.escape(str(row["path"]))
     name = html.escape(Path(str(row["path"])).name)
     lines.append(f"<span class='path' title='{path}'>{name}</span>")
-    return f"<figure>{picture}<figcaption>{'<br>'.join(lines)}</figcaption></figure>"
+    caption = "<br>".join(lines)
+    if measures:
+        # Every column under a fold a reader opens (no script needed): with --measures a card
+        # would otherwise be a wall of 40 numbers cut off mid-name.
+        every = "<br>".join(html.escape(f"{k} {v}") for k, v in measures.items())
+        caption += f"<details><summary>all columns</summary>{every}</details>"
+    return f"<figure>{picture}<figcaption>{caption}</figcaption></figure>"
+
+
+def _lowest_scores(measures: dict[str, object], count: int = 3) -> str:
+    """The `count` lowest 0-100 measure scores of a row (those not assessed, -1, left out):
+    where a face falls short, in a line."""
+    scores = {}
+    for column, value in measures.items():
+        score = _number(value) if column.endswith(SCORE_SUFFIX) else math.nan
+        if score >= 0:
+            scores[column.removesuffix(SCORE_SUFFIX)] = score
+    lowest = sorted(scores.items(), key=lambda item: item[1])[:count]
+    return "lowest: " + ", ".join(f"{name} {score:.0f}" for name, score in lowest) if lowest else ""
 
 
 def _quality_100(row: dict[str, object]) -> float:

@@ -58,6 +58,12 @@ MESH = "fiqa_cli/runtime/face_mesh.py"
 T_LIMITS = "tests/test_decode_limits.py"
 T_WRITES = "tests/test_safe_writes.py"
 T_HOSTILE = "tests/test_hostile.py"
+T_PIPE = "tests/test_pipeline.py"
+T_DETECT = "tests/test_detect.py"
+T_PORT = "tests/test_portability.py"
+T_API = "tests/test_api.py"
+T_BUFFERS = "tests/test_device_buffers.py"
+T_PROGRESS = "tests/test_progress.py"
 
 MUTANTS = (
     Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
@@ -282,6 +288,34 @@ MUTANTS = (
     Mutant("face_mesh", "z left in crop pixels", MESH,
            "z = points[:, 2] * np.hypot(*to_photo[:, 0])", "z = points[:, 2]",
            (f"{T_MESH}::test_photo_twice_the_size_gives_points_twice_as_far",)),
+    Mutant("sessions", "every batch on the first session", "fiqa_cli/runtime/pipeline.py",
+           "return list(self._finish(group, session))",
+           "return list(self._finish(group, self._model))",
+           (f"{T_PIPE}::test_sessions_side_by_side_give_the_rows_of_one_session",)),
+    Mutant("sessions", "latest batch's rows written first", "fiqa_cli/runtime/pipeline.py",
+           "            while futures:\n                yield from futures.popleft().result()",
+           "            while futures:\n                yield from futures.pop().result()",
+           (f"{T_PIPE}::test_sessions_side_by_side_give_the_rows_of_one_session",)),
+    Mutant("sessions", "bound buffers unlocked", "fiqa_cli/runtime/quality_model.py",
+           "        with self._lock:\n            return self._run_bound(batch)",
+           "        return self._run_bound(batch)",
+           (f"{T_BUFFERS}::test_threads_sharing_the_bound_buffers_each_get_their_own_scores",)),
+    Mutant("small faces", "no tiled second pass", "fiqa_cli/runtime/detect.py",
+           "if scale < 1.0 and widest * scale < SMALL_FACE_SIDE:", "if False:",
+           (f"{T_DETECT}::test_small_faces_in_a_large_photo_are_found",)),
+    Mutant("small faces", "tiles for every shrunk photo", "fiqa_cli/runtime/detect.py",
+           "if scale < 1.0 and widest * scale < SMALL_FACE_SIDE:", "if scale < 1.0:",
+           (f"{T_DETECT}::test_only_shrunk_photos_without_a_large_face_are_searched_again",)),
+    Mutant("portability", "Windows lock held taken as free", "fiqa_cli/runtime/output_file.py",
+           "    except PermissionError:  # EACCES: another process holds the range\n"
+           "        raise _LockHeld from None\n", "",
+           (f"{T_PORT}::test_a_second_run_is_refused_the_output_while_the_first_holds_it",)),
+    Mutant("api", "API rows not judged", "fiqa_cli/api.py",
+           "            row = judged(row, self._profile)", "            pass",
+           (f"{T_API}::test_rows_equal_the_commands_rows",)),
+    Mutant("progress", "summary drops unreadable rows", "fiqa_cli/commands/progress.py",
+           "{self.rows[UNREADABLE]} unreadable", "0 unreadable",
+           (f"{T_PROGRESS}::test_summary_counts_every_row_by_status",)),
 )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from fiqa_cli.runtime.rows import (
     UNREADABLE,
     VERDICT_COLUMNS,
     Row,
+    ScoreFileError,
     read_rows,
 )
 
@@ -95,3 +96,10 @@ def test_a_run_stopped_by_an_error_or_ctrl_c_keeps_its_rows(
         writer.write_input([UNMEASURED])
         raise stop
     assert [row["path"] for row in read_rows(out)] == ["a.jpg", "b.jpg"]
+
+
+def test_a_file_that_is_not_parquet_is_a_score_file_error(tmp_path: Path) -> None:
+    out = tmp_path / "cut.parquet"
+    out.write_bytes(b"PAR1 and no footer")  # as a run killed outright leaves it
+    with pytest.raises(ScoreFileError, match="not a readable Parquet file"):
+        read_rows(out)

@@ -176,3 +176,16 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and "fiqa[parquet]" in done.stderr, done.stderr
     assert not (tmp_path / "o.parquet").exists()
+    # A reader of score files (fiqa evaluate, report) says the same.
+    (tmp_path / "o.parquet").write_bytes(b"PAR1")
+    code = (
+        "import sys; sys.modules['pyarrow'] = None\n"
+        "from pathlib import Path\n"
+        "from fiqa_cli.runtime.rows import ScoreFileError, read_rows\n"
+        f"try: read_rows(Path({str(tmp_path / 'o.parquet')!r}))\n"
+        "except ScoreFileError as error: print(error)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert "fiqa[parquet]" in done.stdout, done.stderr

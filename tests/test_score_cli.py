@@ -556,6 +556,7 @@ def test_progress_bar_on_a_terminal_streams_rows(random_onnx_model: Path, tmp_pa
     program = """
 import sys, threading
 import fiqa_cli.commands.score as score
+from fiqa_cli.runtime.rows import RowWriter
 from fiqa_cli.cli import main
 log = []
 def inputs(arguments, stdin):
@@ -564,11 +565,11 @@ def inputs(arguments, stdin):
             log.append("read " + item.path[-5])
         yield item
 real_expand, score.expand_inputs = score.expand_inputs, inputs
-real_write = score.RowWriter.write_input
+real_write = RowWriter.write_input
 def write(self, rows):
     log.append("write " + rows[0].path[-5])
     real_write(self, rows)
-score.RowWriter.write_input = write
+RowWriter.write_input = write
 try:
     main(ARGUMENTS)
 except SystemExit:

@@ -105,7 +105,7 @@ MAX_FPS = 1000.0
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
-    help="Default: from --out's suffix, else csv; must agree with a suffix of a format.",
+    help="Default: from --out's suffix, else csv; must not contradict that suffix.",
 )
 @model_option("ONNX quality model written by `fiqa export` (default: the embedded model).")
 @detector_option(allow_none=False, from_env=True)

@@ -203,15 +203,22 @@ def output_format(out: str, requested: str | None, *, resume: bool = False) -> s
     if entry.write_file is not None and out == "-":
         raise OutputFormatError(f"{fmt} is not written to stdout: give --out FILE.{suffix or fmt}")
     if resume and not entry.appends_rows:
+        appendable = ", ".join(name for name in FORMATS if ROW_FORMATS[name].appends_rows)
         raise OutputFormatError(
-            f"--resume needs a format that rows can be appended to (csv, jsonl), not {fmt}"
+            f"--resume needs a format that rows can be appended to ({appendable}), not {fmt}"
         )
-    if entry.needs is not None and importlib.util.find_spec(entry.needs[0]) is None:
-        module, extra = entry.needs
-        raise OutputFormatError(
-            f"{fmt} output needs {module}, which is not installed: pip install 'fiqa[{extra}]'"
-        )
+    missing = _missing_module(fmt)
+    if missing:
+        raise OutputFormatError(missing)
     return fmt
+
+
+def _missing_module(fmt: str) -> str | None:
+    """What installs the module `fmt` needs, when it is not installed; else None."""
+    if ROW_FORMATS[fmt].needs is None or importlib.util.find_spec(ROW_FORMATS[fmt].needs[0]):
+        return None
+    module, extra = ROW_FORMATS[fmt].needs
+    return f"{fmt} files need {module}, which is not installed: pip install 'fiqa[{extra}]'"
 
 
 @contextlib.contextmanager
@@ -303,13 +310,16 @@ class ScoreFileError(FiqaError):
 def read_rows(
     path: Path, fmt: str | None = None, *, other_columns: bool = False
 ) -> list[dict[str, object]]:
-    """The rows of a `fiqa score` output (`fmt` csv or jsonl, default by suffix) as column ->
+    """The rows of a `fiqa score` output (`fmt` a format's name, default by suffix) as column ->
     value: numbers as int or float, None where a column is empty or absent.
 
     `other_columns` also accepts files with more columns than `COLUMNS` (`fiqa best` output,
     later score formats) and keeps them as written: CSV text, JSONL values."""
-    entry = ROW_FORMATS[format_for(str(path), fmt)]
+    fmt = format_for(str(path), fmt)
+    entry = ROW_FORMATS[fmt]
     if entry.read_file is not None:
+        if missing := _missing_module(fmt):
+            raise ScoreFileError(f"cannot read {path}: {missing}")
         return list(entry.read_file(path, other_columns))
     with path.open("rb") as stream:
         return list(entry.read(_lines(stream), path, other_columns))

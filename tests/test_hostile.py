@@ -211,6 +211,20 @@ def test_output_filling_mid_run_stays_whole_and_resume_completes_it(
     assert cut.read_bytes() == whole.read_bytes()
 
 
+def test_a_parquet_output_that_cannot_be_written_is_one_error_line(
+    random_onnx_model, tmp_path
+) -> None:
+    inputs = [crop(tmp_path, f"crop{index:02d}.png", index) for index in range(12)]
+    out = tmp_path / "cut.parquet"
+    args = ["score", "--model", random_onnx_model, *CROP_ARGS, *inputs, "--out", out]
+    done = run_fiqa(args, file_size_limit=300)  # the rows and footer, written at the end, fail
+    assert done.returncode == 1
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: cannot write {out}:"), lines
+    # Neither a footerless file where the output goes nor its private folder is left behind.
+    assert not out.exists() and not list(tmp_path.glob(".fiqa-*"))
+
+
 def test_crops_that_cannot_be_saved_are_row_warnings(random_onnx_model, tmp_path) -> None:
     long_name = crop(tmp_path, "n" * 250 + ".png")
     blocked = crop(tmp_path, "blocked.png", 1)

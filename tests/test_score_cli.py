@@ -81,17 +81,22 @@ def _typed(record: dict[str, str]) -> dict[str, object]:
     return typed
 
 
-def test_csv_and_jsonl_hold_the_same_rows_in_input_order(
+def test_csv_jsonl_and_parquet_hold_the_same_rows_in_input_order(
     random_onnx_model: Path, faces_dir: Path, tmp_path: Path
 ) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")  # the ray extra of CI's install brings it
     photos = [str(path) for path in sample_photos()]
     args = ["--model", random_onnx_model, *photos, faces_dir]
     csv_result = run_score(*args)
     jsonl_out = tmp_path / "scores.jsonl"
     jsonl_result = run_score(*args, "--out", jsonl_out)  # format from the suffix
+    parquet_out = tmp_path / "scores.parquet"
+    parquet_result = run_score(*args, "--out", parquet_out)
     assert csv_result.exit_code == 0 and jsonl_result.exit_code == 0, csv_result.stderr
+    assert parquet_result.exit_code == 0, parquet_result.stderr
     csv_rows = parse_csv(csv_result.stdout)
     assert csv_rows == parse_jsonl(jsonl_out.read_text(encoding="utf-8"))
+    assert csv_rows == pq.read_table(parquet_out).to_pylist()
     expected_order = photos + [
         str(faces_dir / name)
         for name in sorted(
@@ -453,6 +458,27 @@ def test_resume_after_a_killed_run(
     assert all(row["status"] == "ok" for row in rows)
 
 
+def test_ctrl_c_keeps_the_rows_of_a_parquet_output(
+    random_onnx_model: Path, lfw_images: Path, tmp_path: Path
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    photos = [str(path) for path in sorted(lfw_images.glob("*/*_0002.jpg"))[:3]]
+    out, crops = tmp_path / "scores.parquet", tmp_path / "crops"
+    process = _score_process("--model", random_onnx_model, "--save-crops", crops, "--out", out, "-")
+    for photo in photos:
+        process.stdin.write(photo + "\n")
+    process.stdin.flush()
+    # Stdin's inputs are answered one at a time: the third one's crop means the first two
+    # inputs' rows were given to the writer (a Parquet output shows nothing before it ends).
+    deadline = time.monotonic() + STREAM_TIMEOUT_S
+    while time.monotonic() < deadline and len(list(crops.glob("*"))) < 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=STREAM_TIMEOUT_S) == 130
+    written = [row["path"] for row in pq.read_table(out).to_pylist()]
+    assert len(written) >= 2 and written == photos[: len(written)]
+
+
 def test_resume_jsonl_skips_answered_inputs(
     random_onnx_model: Path, faces_dir: Path, tmp_path: Path
 ) -> None:
@@ -530,6 +556,7 @@ def test_progress_bar_on_a_terminal_streams_rows(random_onnx_model: Path, tmp_pa
     program = """
 import sys, threading
 import fiqa_cli.commands.score as score
+from fiqa_cli.runtime.rows import RowWriter
 from fiqa_cli.cli import main
 log = []
 def inputs(arguments, stdin):
@@ -538,11 +565,11 @@ def inputs(arguments, stdin):
             log.append("read " + item.path[-5])
         yield item
 real_expand, score.expand_inputs = score.expand_inputs, inputs
-real_write = score.RowWriter.write_input
+real_write = RowWriter.write_input
 def write(self, rows):
     log.append("write " + rows[0].path[-5])
     real_write(self, rows)
-score.RowWriter.write_input = write
+RowWriter.write_input = write
 try:
     main(ARGUMENTS)
 except SystemExit:

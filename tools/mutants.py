@@ -64,6 +64,8 @@ T_PORT = "tests/test_portability.py"
 T_API = "tests/test_api.py"
 T_BUFFERS = "tests/test_device_buffers.py"
 T_PROGRESS = "tests/test_progress.py"
+T_ROWS = "tests/test_rows.py"
+T_PARQUET = "tests/test_parquet_rows.py"
 
 MUTANTS = (
     Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
@@ -206,6 +208,19 @@ MUTANTS = (
            (f"{T_SCORE}::test_resume_after_a_killed_run",
             f"{T_SCORE}::test_resume_jsonl_skips_answered_inputs",
             f"{T_SCORE}::test_fail_under_counts_resumed_rows")),
+    Mutant("outputs", "--out x.json written as CSV", "fiqa_cli/runtime/rows.py",
+           "    if suffix in REFUSED_SUFFIXES:", "    if False:",
+           (f"{T_ROWS}::test_outputs_that_cannot_be_what_was_asked_are_refused",)),
+    Mutant("outputs", "--format contradicting --out taken", "fiqa_cli/runtime/rows.py",
+           "    if requested and named and requested != named:", "    if False:",
+           (f"{T_ROWS}::test_outputs_that_cannot_be_what_was_asked_are_refused",)),
+    Mutant("outputs", "Parquet lost on Ctrl-C", "fiqa_cli/runtime/parquet_rows.py",
+           "except BaseException as error:", "except Exception as error:",
+           (f"{T_PARQUET}::test_a_run_stopped_by_an_error_or_ctrl_c_keeps_its_rows",
+            f"{T_SCORE}::test_ctrl_c_keeps_the_rows_of_a_parquet_output")),
+    Mutant("outputs", "Parquet schema inferred per group", "fiqa_cli/runtime/parquet_rows.py",
+           "        schema=schema,\n", "",
+           (f"{T_PARQUET}::test_every_row_group_has_the_one_explicit_schema",)),
     Mutant("hostile input", "decoder bytes not budgeted", "fiqa_cli/runtime/decode.py",
            "if header.decoded_bytes > budget_bytes:", "if False:",
            (f"{T_LIMITS}::test_bytes_a_pixel_and_tiles_count_in_the_budget",)),

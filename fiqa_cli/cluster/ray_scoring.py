@@ -23,23 +23,15 @@ from fiqa_cli.choices import NO_DETECTOR
 from fiqa_cli.runtime.build import build_detector, build_quality_model
 from fiqa_cli.runtime.detect import DETECTOR_KINDS, Detector
 from fiqa_cli.runtime.inputs import InputItem
+from fiqa_cli.runtime.parquet_rows import arrow_schema, arrow_table
 from fiqa_cli.runtime.pipeline import Scorer
 from fiqa_cli.runtime.providers import CPU
 from fiqa_cli.runtime.quality_model import QualityModel
-from fiqa_cli.runtime.rows import COLUMNS, NUMBER_COLUMNS, RAY_FORMATS, ROW_FORMATS
+from fiqa_cli.runtime.rows import COLUMNS, RAY_FORMATS, ROW_FORMATS
 
 # Every block gets the same schema, so that a block whose numeric columns are all empty (a
 # batch of unreadable files) still writes typed columns and the part files read back as one.
-_ARROW_TYPES = {int: pa.int64(), float: pa.float64()}
-ROW_SCHEMA = pa.schema(
-    [
-        (
-            column,
-            _ARROW_TYPES[NUMBER_COLUMNS[column]] if column in NUMBER_COLUMNS else pa.string(),
-        )
-        for column in COLUMNS
-    ]
-)
+ROW_SCHEMA = arrow_schema(COLUMNS)
 
 _CPUS_PER_ACTOR = 1
 
@@ -135,19 +127,9 @@ class _ScoringActor:
     def __call__(self, batch: pa.Table) -> pa.Table:
         items = [InputItem(**record) for record in batch.to_pylist()]
         records = [
-            {column: _utf8(value) for column, value in row.values().items()}
-            for rows in self._scorer.score(items, answer_each=False)
-            for row in rows
+            row.values() for rows in self._scorer.score(items, answer_each=False) for row in rows
         ]
-        return pa.Table.from_pylist(records, schema=ROW_SCHEMA)
-
-
-def _utf8(value: object) -> object:
-    """Arrow strings must be UTF-8: a file name that is not (held as surrogate escapes) is
-    written with \\xNN escapes for its odd bytes rather than failing the whole job."""
-    if not isinstance(value, str):
-        return value
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return arrow_table(records, ROW_SCHEMA)
 
 
 def _build_scorer(recipe: ScorerRecipe) -> Scorer:

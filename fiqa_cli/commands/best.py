@@ -25,9 +25,8 @@ from fiqa_cli.commands.options import (
     profile_options,
 )
 from fiqa_cli.runtime.inputs import STDIN, stdin_bytes
-from fiqa_cli.runtime.output_file import open_output
 from fiqa_cli.runtime.quiet import keep_libraries_quiet
-from fiqa_cli.runtime.rows import FORMATS, RowWriter, format_for
+from fiqa_cli.runtime.rows import FORMATS, OutputFormatError, open_rows, output_format
 
 EXIT_NO_ACCEPTABLE_FRAME = 3
 # Above any video's frame rate (high-speed cameras record up to about 1,000 frames a second);
@@ -96,9 +95,17 @@ MAX_FPS = 1000.0
     type=click.Path(path_type=Path, file_okay=False),
     help="Write each kept frame and its aligned crop to this folder.",
 )
-@click.option("--out", default="-", show_default=True, help="Output file; '-' is stdout.")
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from --out's suffix, else csv."
+    "--out",
+    default="-",
+    show_default=True,
+    help="Output file; '-' is stdout. Its suffix chooses the format (as for `fiqa score`).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Default: from --out's suffix, else csv; must not contradict that suffix.",
 )
 @model_option("ONNX quality model written by `fiqa export` (default: the embedded model).")
 @detector_option(allow_none=False, from_env=True)
@@ -151,6 +158,10 @@ def best(
         raise click.UsageError("--end must be after --start")
     if STDIN in inputs and len(inputs) > 1:
         raise click.UsageError("'-' (stdin) must be the only INPUT")
+    try:
+        fmt = output_format(out, fmt)
+    except OutputFormatError as error:
+        raise click.UsageError(str(error)) from None
     sampling = Sampling(stride=stride, fps=fps, start_s=start, end_s=end)
     judge = profile_from_options(profile, requirements)
     if quiet:
@@ -190,8 +201,7 @@ def best(
     )
     gate = face_gate(min_quality, judge)
     without_frame = 0
-    with open_output(out) as stream:
-        writer = RowWriter(stream, format_for(out, fmt), write_header=True, columns=BEST_COLUMNS)
+    with open_rows(out, fmt, BEST_COLUMNS) as writer:
         for group in groups:
             result = best_of_group(scorer, group, sampling, gate, top, min_gap_ms)
             if save is not None and result.kept:

@@ -40,17 +40,17 @@ from fiqa_cli.runtime.inputs import (
     parse_shard,
     stdin_bytes,
 )
-from fiqa_cli.runtime.output_file import open_output
 from fiqa_cli.runtime.quiet import keep_libraries_quiet
 from fiqa_cli.runtime.rows import (
     FAIL,
     FORMATS,
     OK,
-    ROW_FORMATS,
+    OutputFormatError,
+    RecordSink,
     Row,
-    RowWriter,
     ScoreFileError,
-    format_for,
+    open_rows,
+    output_format,
     prepare_resume,
     row_columns,
 )
@@ -65,9 +65,18 @@ EXIT_FAIL_UNDER = 3
 
 @click.command(cls=FiqaCommand)
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", default="-", show_default=True, help="Output file; '-' is stdout.")
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from --out's suffix, else csv."
+    "--out",
+    default="-",
+    show_default=True,
+    help="Output file; '-' is stdout. Its suffix chooses the format: .csv, .jsonl/.ndjson, "
+    ".parquet (with the parquet extra; written whole at the end); any other is CSV.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Default: from --out's suffix, else csv; must not contradict that suffix.",
 )
 @model_option("ONNX quality model written by `fiqa export` (default: the embedded model).")
 @detector_option(from_env=True)
@@ -234,12 +243,15 @@ def score(
 
     # -- rows, one input at a time, after those a resumed file holds
     columns = row_columns(measures=with_measures, landmarks=landmarks, judged=judge is not None)
-    # The output is locked before a resumed run reads what it holds.
-    with open_output(out, append=resume) as stream:
-        answered = _answered_before(Path(out), fmt, columns) if resume else {}
+    answered: dict[str, float | None] = {}
+
+    def before_rows() -> None:  # with a text --out locked, before its header
+        answered.update(_answered_before(Path(out), fmt, columns) if resume else {})
         warning = _record_model(out, scoring.model, resume, has_rows=bool(answered))
         if warning:
             notice(f"warning: {warning}")
+
+    with open_rows(out, fmt, columns, append=resume, before_rows=before_rows) as writer:
 
         def pending(stdin: BinaryIO) -> Iterator[InputItem]:
             return (
@@ -250,8 +262,6 @@ def score(
 
         # Counts, not a table of every input: memory must not grow with the number of inputs.
         gate = _FailUnderCount(fail_under, answered.values())
-        write_header = not (resume and _has_content(out))
-        writer = RowWriter(stream, fmt, write_header=write_header, columns=columns)
         answer_each = STDIN in inputs
         progress = RunProgress(
             live=not (quiet or answer_each) and sys.stderr.isatty(),
@@ -287,16 +297,16 @@ def _checked_usage(
         raise click.UsageError("--tensorrt-option needs --device tensorrt")
     if inputs.count(STDIN) > 1:
         raise click.UsageError("'-' (stdin) may be given only once")
-    fmt = format_for(out, fmt)
-    if resume and not ROW_FORMATS[fmt].appends_rows:
-        raise click.UsageError(f"--resume needs a format that rows can be appended to, not {fmt}")
-    return fmt
+    try:
+        return output_format(out, fmt, resume=resume)
+    except OutputFormatError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _write_rows(
     scorer: Scorer,
     items: Iterable[InputItem],
-    writer: RowWriter,
+    writer: RecordSink,
     gate: _FailUnderCount,
     judge: Profile | None,
     answer_each: bool,
@@ -373,10 +383,6 @@ def _record_model(out: str, model: QualityModel, resume: bool, has_rows: bool) -
         return check_resume(Path(out), record, has_rows)
     write_record(Path(out), record)
     return None
-
-
-def _has_content(out: str) -> bool:
-    return out != "-" and Path(out).is_file() and Path(out).stat().st_size > 0
 
 
 def _best_quality(rows: list[Row]) -> float | None:

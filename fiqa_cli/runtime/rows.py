@@ -3,18 +3,22 @@ reading them back (for `--resume` and `fiqa evaluate`)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib.util
 import io
 import json
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Protocol, TextIO
 
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.runtime.measure_kinds import MEASURE_NAMES, NOT_ASSESSED, Measure
+from fiqa_cli.runtime.output_file import open_output
 
 COLUMNS = ("path", "face", "quality", "status", "det_score", "x1", "y1", "x2", "y2", "message")
 # `fiqa score --measures`: the calibrated quality (`fiqa_cli.runtime.calibration`), then each
@@ -51,6 +55,19 @@ NUMBER_COLUMNS = {
     "det_score": float,
     **dict.fromkeys(("x1", "y1", "x2", "y2"), float),
 }
+# The type of every column fiqa writes, for formats whose columns are typed (Parquet): one
+# schema for every row group, however empty a group's numbers. `fiqa best` adds its own
+# columns (best_shot.BEST_COLUMNS) before COLUMNS.
+COLUMN_TYPES: dict[str, type] = {
+    **dict.fromkeys(("path", "status", "message", "verdict", "reasons", "group"), str),
+    **NUMBER_COLUMNS,
+    QUALITY_100: int,
+    **{name: float for name in MEASURE_NAMES},
+    **{f"{name}_100": int for name in MEASURE_NAMES},
+    "rank": int,
+    "frame": int,
+    "timestamp_ms": float,
+}
 
 
 Record = dict[str, object]  # column -> value, None for an empty cell
@@ -74,6 +91,22 @@ class RowFormat:
     # The columns a file holds, from its first line and first row (None: no row to tell).
     columns_of: Callable[[str, Record | None], tuple[str, ...] | None] | None = None
     ray_write: str | None = None  # the ray.data.Dataset method that writes it (ray-score)
+    # A format fiqa writes whole, through a writer of its own: `write_file(out, columns)`, a
+    # context manager that yields a RecordSink, instead of `encode` into the locked --out.
+    # Never to stdout.
+    write_file: Callable[[str, Sequence[str]], AbstractContextManager[RecordSink]] | None = None
+    # Reads a whole file (a format not read a line at a time): as `read`, from its path.
+    read_file: Callable[[Path, bool], Iterator[Record]] | None = None
+    # The module the format needs beyond fiqa's requirements, and the extra that installs it.
+    needs: tuple[str, str] | None = None
+
+
+class RecordSink(Protocol):
+    """What a command writes rows to (`open_rows`): a RowWriter, or a format's own writer."""
+
+    def write_input(self, rows: Sequence[Row]) -> None: ...
+
+    def write_records(self, records: Sequence[Record]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -157,10 +190,84 @@ def _rounded(value: float | None, decimals: int) -> float | None:
 
 def format_for(out: str, requested: str | None) -> str:
     """The explicit --format, else the format whose suffixes hold the output's, else csv."""
-    if requested:
-        return requested
+    return requested or _format_of_suffix(out) or DEFAULT_FORMAT
+
+
+def _format_of_suffix(out: str) -> str | None:
     suffix = Path(out).suffix.lower().lstrip(".")
-    return next((name for name in FORMATS if suffix in ROW_FORMATS[name].suffixes), DEFAULT_FORMAT)
+    return next((name for name in FORMATS if suffix in ROW_FORMATS[name].suffixes), None)
+
+
+# --out suffixes that name a format fiqa cannot write, and why.
+REFUSED_SUFFIXES = {
+    "json": "a JSON array cannot be appended row by row; name it .jsonl for JSON Lines "
+    "(one JSON object a line, which json.loads reads a line at a time)",
+}
+
+
+class OutputFormatError(FiqaError):
+    """The output's name, --format and options do not go together (a usage error)."""
+
+
+def output_format(out: str, requested: str | None, *, resume: bool = False) -> str:
+    """The format a command writes `out` ('-': stdout) in: the one its suffix names, which an
+    explicit --format (`requested`) must not contradict; csv for '-' and any other suffix,
+    unless --format says otherwise. OutputFormatError says what does not go together."""
+    suffix = "" if out == "-" else Path(out).suffix.lower().lstrip(".")
+    if suffix in REFUSED_SUFFIXES:
+        raise OutputFormatError(f"--out {out}: {REFUSED_SUFFIXES[suffix]}")
+    named = None if out == "-" else _format_of_suffix(out)
+    if requested and named and requested != named:
+        raise OutputFormatError(
+            f"--format {requested} contradicts --out {out}, a {named} name: drop --format "
+            f"or name the file .{ROW_FORMATS[requested].suffixes[0]}"
+        )
+    fmt = requested or named or DEFAULT_FORMAT
+    entry = ROW_FORMATS[fmt]
+    if entry.write_file is not None and out == "-":
+        raise OutputFormatError(f"{fmt} is not written to stdout: give --out FILE.{suffix or fmt}")
+    if resume and not entry.appends_rows:
+        appendable = ", ".join(name for name in FORMATS if ROW_FORMATS[name].appends_rows)
+        raise OutputFormatError(
+            f"--resume needs a format that rows can be appended to ({appendable}), not {fmt}"
+        )
+    missing = _missing_module(fmt)
+    if missing:
+        raise OutputFormatError(missing)
+    return fmt
+
+
+def _missing_module(fmt: str) -> str | None:
+    """What installs the module `fmt` needs, when it is not installed; else None."""
+    if ROW_FORMATS[fmt].needs is None or importlib.util.find_spec(ROW_FORMATS[fmt].needs[0]):
+        return None
+    module, extra = ROW_FORMATS[fmt].needs
+    return f"{fmt} files need {module}, which is not installed: pip install 'fiqa[{extra}]'"
+
+
+@contextlib.contextmanager
+def open_rows(
+    out: str,
+    fmt: str,
+    columns: Sequence[str] = COLUMNS,
+    *,
+    append: bool = False,
+    before_rows: Callable[[], object] | None = None,
+) -> Iterator[RowWriter | RecordSink]:
+    """The writer of one run's rows to `out` ('-': stdout) in `fmt` (from `output_format`).
+    A text format goes to the locked --out (`output_file`); `before_rows` runs with it locked,
+    before the header is written (`--resume` reads what the file holds then), and `append`
+    keeps what it holds. A format with its own writer (`write_file`) writes a file of its own."""
+    entry = ROW_FORMATS[fmt]
+    if entry.write_file is not None:
+        with entry.write_file(out, columns) as sink:
+            yield sink
+        return
+    with open_output(out, append=append) as stream:
+        if before_rows is not None:
+            before_rows()
+        has_rows = out != "-" and Path(out).is_file() and Path(out).stat().st_size > 0
+        yield RowWriter(stream, fmt, write_header=not (append and has_rows), columns=columns)
 
 
 class RowWriter:
@@ -227,14 +334,19 @@ class ScoreFileError(FiqaError):
 def read_rows(
     path: Path, fmt: str | None = None, *, other_columns: bool = False
 ) -> list[dict[str, object]]:
-    """The rows of a `fiqa score` output (`fmt` csv or jsonl, default by suffix) as column ->
+    """The rows of a `fiqa score` output (`fmt` a format's name, default by suffix) as column ->
     value: numbers as int or float, None where a column is empty or absent.
 
     `other_columns` also accepts files with more columns than `COLUMNS` (`fiqa best` output,
     later score formats) and keeps them as written: CSV text, JSONL values."""
+    fmt = format_for(str(path), fmt)
+    entry = ROW_FORMATS[fmt]
+    if entry.read_file is not None:
+        if missing := _missing_module(fmt):
+            raise ScoreFileError(f"cannot read {path}: {missing}")
+        return list(entry.read_file(path, other_columns))
     with path.open("rb") as stream:
-        read = ROW_FORMATS[format_for(str(path), fmt)].read
-        return list(read(_lines(stream), path, other_columns))
+        return list(entry.read(_lines(stream), path, other_columns))
 
 
 def _lines(stream: BinaryIO, whole_only: bool = False) -> Iterator[str]:
@@ -350,6 +462,20 @@ def _whole_lines_length(stream: BinaryIO) -> int:
     return 0
 
 
+def _parquet_writer(out: str, columns: Sequence[str]) -> AbstractContextManager[RecordSink]:
+    # Imported only when written: pyarrow is an optional extra, and slow to import.
+    from fiqa_cli.runtime.parquet_rows import parquet_rows
+
+    return parquet_rows(out, columns)
+
+
+def _parquet_rows(path: Path, other_columns: bool) -> Iterator[Record]:
+    from fiqa_cli.runtime.parquet_rows import read_parquet
+
+    for number, record in enumerate(read_parquet(path), start=1):
+        yield _typed(record, f"{path}: row {number}", other_columns)
+
+
 # Every format by name. A new format is one entry here; `fiqa score` and
 # `fiqa best` offer those with an `encode`, `fiqa ray-score` those with a `ray_write`
 # (tests/test_rows.py checks every entry).
@@ -370,9 +496,21 @@ ROW_FORMATS: dict[str, RowFormat] = {
         read=_jsonl_rows,
         columns_of=_jsonl_columns,
     ),
-    # fiqa's own writers do not write Parquet yet: only `fiqa ray-score` does, through Ray Data.
-    "parquet": RowFormat(suffixes=("parquet",), appends_rows=False, ray_write="write_parquet"),
+    # Written whole (a Parquet file is readable only once its footer is written, at its end):
+    # see parquet_rows for what a killed run keeps.
+    "parquet": RowFormat(
+        suffixes=("parquet",),
+        appends_rows=False,
+        ray_write="write_parquet",
+        write_file=_parquet_writer,
+        read_file=_parquet_rows,
+        needs=("pyarrow", "parquet"),
+    ),
 }
 DEFAULT_FORMAT = "csv"
-FORMATS = tuple(name for name, entry in ROW_FORMATS.items() if entry.encode is not None)
+FORMATS = tuple(
+    name
+    for name, entry in ROW_FORMATS.items()
+    if entry.encode is not None or entry.write_file is not None
+)
 RAY_FORMATS = tuple(name for name, entry in ROW_FORMATS.items() if entry.ray_write is not None)

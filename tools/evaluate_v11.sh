@@ -24,7 +24,7 @@ mkdir -p "$eval"
 "$python" tools/split_identities.py "$shared/data/celeba-wild" "$run/raw5/celeba"
 [[ -f $eval/v11.onnx ]] || "$fiqa" export "$run/v11-s0/checkpoint.pt" --out "$eval/v11.onnx" \
   --data-terms "LFW (research use) and CelebA (non-commercial research only): this model inherits CelebA's non-commercial terms"
-cp -n models/fiqa_v5.onnx "$eval/v5.onnx"
+[[ -f $eval/v5.onnx ]] || cp models/fiqa_v5.onnx "$eval/v5.onnx"
 
 for set in lfw celeba; do
   held=$run/raw5/$set/heldout

@@ -189,3 +189,12 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert "fiqa[parquet]" in done.stdout, done.stderr
+
+
+def test_every_column_a_run_can_write_has_a_type() -> None:
+    """Parquet's schema comes from COLUMN_TYPES: a column without an entry there (a new
+    option's, say) would end a --out x.parquet run in a KeyError."""
+    from fiqa_cli.runtime.rows import COLUMN_TYPES, row_columns
+
+    every = row_columns(measures=True, landmarks=True, judged=True)
+    assert [column for column in every if column not in COLUMN_TYPES] == []

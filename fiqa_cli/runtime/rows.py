@@ -64,6 +64,7 @@ COLUMN_TYPES: dict[str, type] = {
     QUALITY_100: int,
     **{name: float for name in MEASURE_NAMES},
     **{f"{name}_100": int for name in MEASURE_NAMES},
+    **dict.fromkeys(LANDMARK_COLUMNS, float),
     "rank": int,
     "frame": int,
     "timestamp_ms": float,

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -232,8 +232,11 @@ def save_checkpoint(path: Path, checkpoint: dict) -> None:
 
 
 def append_log(run_dir: Path, record: dict) -> None:
+    # The wall-clock time of each record shows where a run's time went outside its steps (an
+    # H200 run lost about 400 s before its first step, and no log said where).
+    stamped = {**record, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     with open(run_dir / LOG_NAME, "a") as log:
-        log.write(json.dumps(record) + "\n")
+        log.write(json.dumps(stamped) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -78,6 +79,9 @@ def test_a_short_run_lowers_the_loss(crop_folder: Path, tmp_path: Path) -> None:
     assert np.mean([r["loss"] for r in last]) < 0.9 * np.mean([r["loss"] for r in first])
     assert np.mean([r["ce"] for r in last]) < np.mean([r["ce"] for r in first])
     assert all(r["images_per_s"] > 0 and np.isfinite(r["quality_loss"]) for r in steps)
+    # Every record carries its wall-clock time (UTC), in order: where a run's time went.
+    times = [datetime.fromisoformat(record["time"]) for record in log]
+    assert times == sorted(times) and all(t.utcoffset() == timedelta(0) for t in times)
     evaluations = [record for record in log if "val_accuracy" in record]
     assert [record["step"] for record in evaluations] == [15, 30]
     assert all(0.0 <= record["val_accuracy"] <= 1.0 for record in evaluations)

@@ -35,7 +35,7 @@ from fiqa_cli.choices import AUTO_DETECTOR, DEFAULT_MAX_PIXELS, LARGEST_FACE
 from fiqa_cli.errors import FiqaError
 from fiqa_cli.runtime.build import build_scoring
 from fiqa_cli.runtime.inputs import STDIN, InputItem, expand_inputs
-from fiqa_cli.runtime.named_models import named_model_path
+from fiqa_cli.runtime.named_models import model_file
 from fiqa_cli.runtime.pipeline import Scorer as Pipeline
 from fiqa_cli.runtime.profiles import Profile, check_calibration, judged, load_profile
 from fiqa_cli.runtime.rows import COLUMNS, VERDICT_COLUMNS, Row, row_columns
@@ -109,9 +109,8 @@ class Scorer:
         decode, detect and align ahead of inference within one call of several inputs, and
         `inference_sessions` sessions of the model score their batches side by side."""
         self._profile: Profile | None = load_profile(profile) if profile else None
-        named = named_model_path(str(model))
         scoring = build_scoring(
-            model=named or Path(model),
+            model=model_file(model),
             detector=detector,
             detector_model=Path(detector_model) if detector_model is not None else None,
             device=device,

@@ -37,7 +37,7 @@ from fiqa_cli.runtime.degrade import (
     degrade,
 )
 from fiqa_cli.runtime.detect import create_detector
-from fiqa_cli.runtime.named_models import named_model_path
+from fiqa_cli.runtime.named_models import model_file
 from fiqa_cli.runtime.quality_model import QualityModel
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("root", type=Path, help="ROOT/IDENTITY/*.jpg photos")
     parser.add_argument(
         "--model",
-        type=lambda value: named_model_path(value) or Path(value),
+        type=model_file,
         default=default_model_path(),
         help="a shipped model's name (default, v5) or an ONNX file",
     )

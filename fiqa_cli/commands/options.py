@@ -76,14 +76,11 @@ class _ModelFile(click.ParamType):
     name = "NAME|PATH"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
-        from fiqa_cli.runtime.named_models import named_model_path
+        from fiqa_cli.runtime.named_models import model_file
 
         if isinstance(value, Path):
             return value
-        named = named_model_path(str(value))
-        if named is not None:
-            return named
-        path = Path(str(value))
+        path = model_file(str(value))
         if path.is_dir():
             self.fail(f"{value} is a folder, not a model file", param, ctx)
         return path

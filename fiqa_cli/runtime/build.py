@@ -30,11 +30,15 @@ from fiqa_cli.runtime.quality_model import QualityModel
 class Scoring:
     """A quality model and a detector (None: the inputs are aligned crops), ready to run."""
 
-    model: QualityModel
+    # Every session of the quality model: what the pipeline scores with.
+    sessions: tuple[QualityModel, ...]
     detector: Detector | None
     batch_size: int
-    # Every session of the quality model, `model` first: what the pipeline scores with.
-    sessions: tuple[QualityModel, ...]
+
+    @property
+    def model(self) -> QualityModel:
+        """The quality model (its first session): its path, calibration and providers."""
+        return self.sessions[0]
 
 
 def quality_model_path(model: Path | None) -> Path:
@@ -102,7 +106,7 @@ def build_scoring(
         notice(f"detector: {face_detector.name} ({face_detector.source})")
     if batch_size is None:
         batch_size = default_batch_size(quality_model)
-    return Scoring(quality_model, face_detector, batch_size, sessions)
+    return Scoring(sessions, face_detector, batch_size)
 
 
 def build_quality_model(

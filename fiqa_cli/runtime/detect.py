@@ -139,11 +139,11 @@ def _without_repeats(faces: list[Face]) -> list[Face]:
     part of a face cut by a tile's edge lies inside the whole face the next tile found."""
     kept: list[Face] = []
     for face in sorted(faces, key=lambda face: face.area, reverse=True):
-        if kept:
-            shared = intersections(face.bbox, np.stack([k.bbox for k in kept]))
-            smaller = np.minimum(face.area, box_areas(np.stack([k.bbox for k in kept])))
-            if np.any(shared > 0.5 * np.maximum(smaller, 1e-6)):
-                continue
+        # Kept faces come first by area, so this face is the smaller of each pair.
+        if kept and np.any(
+            intersections(face.bbox, np.stack([k.bbox for k in kept])) > 0.5 * max(face.area, 1e-6)
+        ):
+            continue
         kept.append(face)
     return kept
 

@@ -7,6 +7,7 @@ current folder (`./v5` names the file).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fiqa_cli.paths import DEFAULT_MODEL_NAME, models_dir
@@ -22,6 +23,11 @@ NAMED_MODELS = {
 # The default model of every fiqa that wrote no model record beside its --out (see
 # `runtime.model_record`): the model that most likely wrote an unrecorded output.
 UNRECORDED_DEFAULT = "v5"
+
+
+def model_file(value: str | os.PathLike[str]) -> Path:
+    """`value` as a model file: a shipped model's name as its file, anything else as a path."""
+    return named_model_path(os.fspath(value)) or Path(value)
 
 
 def named_model_path(name: str) -> Path | None:

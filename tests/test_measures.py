@@ -22,6 +22,7 @@ from fiqa_cli.runtime.measure_kinds import (
     Measure,
 )
 from fiqa_cli.runtime.measures import measure_face, ofiq_score
+from fiqa_cli.runtime.mesh_measures import MESH_MEASURES, mesh_measures
 
 PHOTOS = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "Abdullah/Abdullah_0001.jpg")
 # benchmarks/pose_estimates.py, SCRFD 2.5g, 40 LFW photos rotated by 5-20 degrees: roll
@@ -119,17 +120,18 @@ def test_given_crop_has_no_geometry_but_its_light(lfw_images, detector):
 
 
 def test_every_measure_computed_is_one_record(lfw_images, detector):
-    """The measures computed (by their geometric and their photometric part) are exactly the
+    """The measures computed (by their geometric, photometric and mesh parts) are exactly the
     records of MEASURES, each in the part its record says: a measure computed without a
     record would never reach a column, a profile or a reason."""
     image = photo(lfw_images, PHOTOS[0])
     face = measured(image, detector)[0]
     height, width = image.shape[:2]
-    geometric = measures_module._geometric(face, [face], width, height)
+    geometric = measures_module._geometric(face, [face], width, height, None)
     crop = align_face(image, face.landmarks)
     photometric = measures_module._photometric(image, face.landmarks, crop)
     assert set(geometric) == GEOMETRIC
-    assert set(photometric) == set(MEASURE_NAMES) - GEOMETRIC
+    assert set(mesh_measures(image, None)) == set(MESH_MEASURES)
+    assert set(photometric) == set(MEASURE_NAMES) - GEOMETRIC - set(MESH_MEASURES)
     assert len(MEASURE_NAMES) == len(MEASURES)  # no name twice
     for kind in MEASURES:
         assert kind.unit and kind.low_score and (kind.too_low or kind.too_high), kind.name

@@ -66,6 +66,8 @@ T_BUFFERS = "tests/test_device_buffers.py"
 T_PROGRESS = "tests/test_progress.py"
 T_ROWS = "tests/test_rows.py"
 T_PARQUET = "tests/test_parquet_rows.py"
+T_MESH_MEASURES = "tests/test_mesh_measures.py"
+POSE = "fiqa_cli/runtime/mesh_pose.py"
 
 MUTANTS = (
     Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
@@ -303,6 +305,27 @@ MUTANTS = (
     Mutant("face_mesh", "z left in crop pixels", MESH,
            "z = points[:, 2] * np.hypot(*to_photo[:, 0])", "z = points[:, 2]",
            (f"{T_MESH}::test_photo_twice_the_size_gives_points_twice_as_far",)),
+    Mutant("mesh_pose", "yaw the wrong way", POSE,
+           "math.atan2(forward[0], -forward[2])", "math.atan2(-forward[0], -forward[2])",
+           (f"{T_MESH_MEASURES}::test_the_mean_face_posed_and_projected_reads_its_pose",
+            f"{T_MESH_MEASURES}::test_the_mesh_pose_agrees_with_the_five_point_pose")),
+    Mutant("mesh_pose", "pitch the wrong way", POSE,
+           "math.atan2(-forward[1], -forward[2])", "math.atan2(forward[1], -forward[2])",
+           (f"{T_MESH_MEASURES}::test_the_mean_face_posed_and_projected_reads_its_pose",)),
+    Mutant("mesh_pose", "roll the wrong way", POSE,
+           "math.atan2(across[1], across[0])", "math.atan2(-across[1], across[0])",
+           (f"{T_MESH_MEASURES}::test_a_rolled_photo_reads_its_roll",)),
+    Mutant("mesh_pose", "yaw read off the wrong axis", POSE,
+           "math.atan2(forward[0], -forward[2])", "math.atan2(forward[1], -forward[2])",
+           (f"{T_MESH_MEASURES}::test_a_mirrored_photo_turns_the_yaw_the_other_way",)),
+    Mutant("mesh_pose", "pose from the 5 points despite the mesh", "fiqa_cli/runtime/measures.py",
+           "pose = None if mesh is None else mesh_pose(mesh.points, (height, width))",
+           "pose = None",
+           (f"{T_MESH_MEASURES}::test_the_mesh_pose_agrees_with_the_five_point_pose",)),
+    Mutant("mesh_pose", "no mesh for the workers", "fiqa_cli/runtime/pipeline.py",
+           "mesh = self._mesh(image, each.face) if each.crop is not None else None",
+           "mesh = None",
+           (f"{T_MESH_MEASURES}::test_the_workers_pass_each_face_its_mesh",)),
     Mutant("sessions", "every batch on the first session", "fiqa_cli/runtime/pipeline.py",
            "return list(self._finish(group, session))",
            "return list(self._finish(group, self._model))",

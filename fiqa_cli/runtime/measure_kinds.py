@@ -80,6 +80,9 @@ MEASURES = (
         too_high="unnatural face colour", low_score="unnatural face colour"),
     MeasureKind("sharpness", "ratio", estimated=True,
         too_low="photo blurred", low_score="photo blurred"),
+    # From the face mesh (`fiqa_cli.runtime.mesh_measures`).
+    MeasureKind("eyes_open", "T", too_low="eyes closed", low_score="eyes closed"),
+    MeasureKind("mouth_closed", "T", too_high="mouth open", low_score="mouth open"),
 )  # fmt: skip
 MEASURE_KINDS = {kind.name: kind for kind in MEASURES}
 MEASURE_NAMES = tuple(MEASURE_KINDS)

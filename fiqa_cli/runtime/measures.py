@@ -29,6 +29,8 @@ from fiqa_cli.runtime.measure_kinds import (
 )
 from fiqa_cli.runtime.mesh_measures import mesh_measures
 from fiqa_cli.runtime.mesh_pose import mesh_pose
+from fiqa_cli.runtime.scores import clamped as _clamped
+from fiqa_cli.runtime.scores import ofiq_score, sigmoid
 
 # OFIQ's canonical frame: the 5 points go to these positions in a 616x616 image
 # (OFIQ's modules/utils/src/utils.cpp; the ArcFace template scaled and shifted; IED 113 px).
@@ -59,19 +61,6 @@ _SHARPNESS_W = 0.04
 
 
 _UNASSESSED = Measure(None, NOT_ASSESSED)
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
-
-
-def ofiq_score(x: float, *, h=100.0, a=0.0, s=1.0, x0=0.0, w=1.0) -> int:
-    """OFIQ's mapping Q = h(a + s*sigmoid((x - x0) / w)), rounded, clamped to 0..100."""
-    return _clamped(h * (a + s * sigmoid((x - x0) / w)))
-
-
-def _clamped(q: float) -> int:
-    return int(min(100, max(0, round(q))))
 
 
 def measure_face(

@@ -23,11 +23,18 @@ from fiqa_cli.runtime.measures import measure_face, pose_from_landmarks
 from fiqa_cli.runtime.mesh_measures import MESH_MEASURES, RIGHT_EYE_LIDS, mesh_measures
 from fiqa_cli.runtime.mesh_pose import mean_face, mesh_pose, raw_mesh_pose
 from fiqa_cli.runtime.pipeline import Scorer
-from fiqa_cli.runtime.profiles import load_profile
+from fiqa_cli.runtime.profiles import judged, load_profile
+from fiqa_cli.runtime.rows import FAIL, OK, Row
 
 PHOTO = "Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
-# A frontal LFW photo (tests/test_profiles.py): its booth close-up passes icao's pose.
-FRONTAL = "Alan_Trammell/Alan_Trammell_0001.jpg"
+# A frontal LFW photo (tests/test_profiles.py): its booth close-up passes icao's pose, eyes
+# and mouth requirements.
+FRONTAL = "Jason_Jennings/Jason_Jennings_0002.jpg"
+# Found among 5,265 LFW and CelebA photos sorted by their values (docs/measures.md): eyes shut
+# in a smile (eyes_open 0.042), a mouth wide open (mouth_closed 0.27), a closed mouth (0.007).
+CLOSED_EYES = "Gary_Carter/Gary_Carter_0002.jpg"
+OPEN_MOUTH = "Ivan_Helguera/Ivan_Helguera_0001.jpg"
+CLOSED_MOUTH = "Abdullah/Abdullah_0001.jpg"
 # benchmarks/face_mesh.py, 200 LFW faces each detected afresh in the photo and its mirror
 # image: |yaw(flipped) + yaw| median 1.4, max 9.1 degrees; roll after a 15-degree rotation off
 # by at most 2.4.
@@ -122,13 +129,13 @@ def test_a_rolled_photo_reads_its_roll(lfw_sample, detector, face_mesh):
         assert after == pytest.approx(before - ROLL_DEGREES, abs=ROLL_MAX)
 
 
-def test_a_frontal_booth_closeup_passes_icao_pose(lfw_images, detector, face_mesh):
+def test_a_frontal_booth_closeup_passes_icao_pose_eyes_and_mouth(lfw_images, detector, face_mesh):
     image = read_image(lfw_images / FRONTAL)
     face = central_face(detector.detect(image), image.shape)
     closeup = booth_closeup(image, face.bbox, 0.6, (600, 720))[0]
     measures = measured(closeup, detector, face_mesh)
     icao = load_profile("icao").requirements
-    for name in ("head_yaw", "head_pitch", "head_roll"):
+    for name in ("head_yaw", "head_pitch", "head_roll", "eyes_open", "mouth_closed"):
         assert icao[name].met_by(measures[name].value), (name, measures[name].value)
 
 
@@ -225,3 +232,44 @@ def test_the_workers_mesh_a_given_crop(lfw_images, detector):
     crop = align_face(image, face.landmarks)
     (row,) = next(scorer.score_images([("crop", crop)]))
     assert all(row.measures[name].score >= 0 for name in MESH_MEASURES)
+
+
+@pytest.mark.parametrize(
+    ("photo", "name", "reason"),
+    [(CLOSED_EYES, "eyes_open", "eyes closed"), (OPEN_MOUTH, "mouth_closed", "mouth open")],
+)
+def test_a_photo_found_with_closed_eyes_or_an_open_mouth_fails_icao(
+    lfw_images, detector, face_mesh, photo, name, reason
+):
+    measures = measured(read_image(lfw_images / photo), detector, face_mesh)
+    row = judged(Row(photo, OK, face=0, measures=measures), load_profile("icao"))
+    assert row.verdict == FAIL
+    assert f"{reason} (" in row.reasons
+
+
+def test_an_open_mouth_pasted_over_a_closed_one_opens_the_mouth(lfw_images, detector, face_mesh):
+    """The mouth region of OPEN_MOUTH, turned and scaled onto a closed-mouthed face by their 5
+    landmarks and blended in with a soft ellipse: the same face, its mouth now open."""
+    closed = read_image(lfw_images / CLOSED_MOUTH)
+    face = central_face(detector.detect(closed), closed.shape)
+    donor = read_image(lfw_images / OPEN_MOUTH)
+    donor_face = central_face(detector.detect(donor), donor.shape)
+    onto, _ = cv2.estimateAffinePartial2D(donor_face.landmarks, face.landmarks)
+    height, width = closed.shape[:2]
+    moved = cv2.warpAffine(donor, onto, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    left, right = face.landmarks[3], face.landmarks[4]
+    mouth_width = float(np.linalg.norm(right - left))
+    centre = (left + right) / 2 + [0, 0.1 * mouth_width]
+    mask = np.zeros((height, width), np.float32)
+    axes = (round(0.9 * mouth_width), round(0.6 * mouth_width))
+    cv2.ellipse(mask, tuple(np.round(centre).astype(int).tolist()), axes, 0, 0, 360, 1, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 0.15 * mouth_width)[..., None]
+    opened = (closed * (1 - mask) + moved * mask).astype(np.uint8)
+    icao = load_profile("icao").requirements
+    before = measured(closed, detector, face_mesh)
+    after = measured(opened, detector, face_mesh)
+    assert icao["mouth_closed"].met_by(before["mouth_closed"].value)
+    assert after["mouth_closed"].value > 2 * icao["mouth_closed"].max
+    # OFIQ's mapping: smaller is better.
+    assert before["mouth_closed"].score > 90 > after["mouth_closed"].score
+    assert after["eyes_open"].value == pytest.approx(before["eyes_open"].value, abs=MIRROR_EYES)

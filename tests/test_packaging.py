@@ -42,6 +42,7 @@ def test_wheel_holds_runtime_training_and_models(tmp_path: Path) -> None:
         "fiqa_cli/models/README.md",
         "fiqa_cli/models/face_detection_yunet_2026may.onnx",
         "fiqa_cli/models/mediapipe_face_mesh.onnx",
+        "fiqa_cli/models/mediapipe_mean_face.npy",
         "fiqa_cli/runtime/profile_files/icao.toml",
         "fiqa_cli/runtime/profile_files/capture.toml",
     ):

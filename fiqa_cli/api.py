@@ -119,6 +119,7 @@ class Scorer:
             cuda_options=dict(cuda_options or {}),
             notice=logger.info,
             inference_sessions=inference_sessions,
+            measures=measures or self._profile is not None,
         )
         if self._profile is not None:
             check_calibration(self._profile, scoring.model.calibration, scoring.model.path)
@@ -131,6 +132,7 @@ class Scorer:
             workers=workers,
             max_pixels=max_pixels,
             measures=measures or self._profile is not None,
+            face_mesh=scoring.face_mesh,
             warn=logger.warning,
         )
         self._columns = row_columns(

@@ -179,6 +179,7 @@ def best(
         batch_size=batch_size,
         cuda_options=cuda_options,
         notice=notice,
+        measures=judge is not None,
     )
     if judge is not None:
         check_calibration(judge, scoring.model.calibration, scoring.model.path)
@@ -188,6 +189,7 @@ def best(
         faces=ALL_FACES,
         batch_size=scoring.batch_size,
         measures=judge is not None,
+        face_mesh=scoring.face_mesh,
     )
     if save is not None:
         try:

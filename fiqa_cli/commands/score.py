@@ -216,6 +216,7 @@ def score(
         tensorrt_options=tensorrt_options,
         notice=notice,
         inference_sessions=inference_sessions,
+        measures=with_measures or judge is not None,
     )
     if judge is not None:
         check_calibration(judge, scoring.model.calibration, scoring.model.path)
@@ -238,6 +239,7 @@ def score(
         crops_dir=save_crops,
         max_pixels=max_pixels,
         measures=with_measures or judge is not None,
+        face_mesh=scoring.face_mesh,
         warn=lambda message: notice(f"warning: {message}"),
     )
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from fiqa_cli.choices import AUTO_DETECTOR, CPU_BATCH_SIZE, CUDA_BATCH_SIZE, TENSORRT_DEVICE
 from fiqa_cli.errors import ModelFileError
-from fiqa_cli.paths import cache_dir, default_model_path
+from fiqa_cli.paths import cache_dir, default_model_path, face_mesh_model_path
 from fiqa_cli.runtime.detect import Detector, create_optional_detector
+from fiqa_cli.runtime.face_mesh import FaceMesh
 from fiqa_cli.runtime.providers import (
     CPU,
     CUDA,
@@ -28,12 +29,14 @@ from fiqa_cli.runtime.quality_model import QualityModel
 
 @dataclass(frozen=True)
 class Scoring:
-    """A quality model and a detector (None: the inputs are aligned crops), ready to run."""
+    """A quality model and a detector (None: the inputs are aligned crops), ready to run, and
+    the face mesh the measures read (None without measures)."""
 
     # Every session of the quality model: what the pipeline scores with.
     sessions: tuple[QualityModel, ...]
     detector: Detector | None
     batch_size: int
+    face_mesh: FaceMesh | None = None
 
     @property
     def model(self) -> QualityModel:
@@ -68,12 +71,14 @@ def build_scoring(
     tensorrt_options: dict[str, str] | None = None,
     notice: Callable[[str], None] = lambda message: None,
     inference_sessions: int = 1,
+    measures: bool = False,
 ) -> Scoring:
     """The model and detector for `device` (auto|cpu|cuda|tensorrt), threaded for `workers`
     decode/detect threads beside inference; `notice` hears a CPU fallback and what `auto`
     chose. Unset `batch_size` means CPU_BATCH_SIZE or CUDA_BATCH_SIZE by where the model runs.
     `inference_sessions` sessions of the quality model score batches side by side, each with
-    an equal share of the CPUs' intra-op threads."""
+    an equal share of the CPUs' intra-op threads. `measures` adds the face mesh the component
+    measures read."""
     if inference_sessions < 1:
         raise ValueError(f"inference_sessions must be at least 1, not {inference_sessions}")
     tensorrt_options = dict(tensorrt_options or {})
@@ -100,13 +105,19 @@ def build_scoring(
     face_detector = build_detector(
         detector, detector_model, detector_providers(providers), threads=1 if shared else None
     )
+    # The mesh runs where the detector does, in the same workers: one thread each likewise.
+    face_mesh = (
+        build_face_mesh(detector_providers(providers), threads=1 if shared else None)
+        if measures
+        else None
+    )
     if cpu_notice:
         notice(cpu_notice)
     if face_detector is not None and detector == AUTO_DETECTOR:
         notice(f"detector: {face_detector.name} ({face_detector.source})")
     if batch_size is None:
         batch_size = default_batch_size(quality_model)
-    return Scoring(sessions, face_detector, batch_size)
+    return Scoring(sessions, face_detector, batch_size, face_mesh)
 
 
 def build_quality_model(
@@ -140,3 +151,10 @@ def build_detector(
     capped at `threads` non-spinning intra-op threads when given (several run side by side)."""
     options = shared_cpu_options(threads=threads) if threads is not None else None
     return create_optional_detector(detector, detector_model, providers or [CPU], options)
+
+
+def build_face_mesh(providers: Providers | None = None, *, threads: int | None = None) -> FaceMesh:
+    """The shipped face mesh model on `providers` (default CPU), capped at `threads`
+    non-spinning intra-op threads when given (several workers share it)."""
+    options = shared_cpu_options(threads=threads) if threads is not None else None
+    return FaceMesh(face_mesh_model_path(), providers or [CPU], options)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from fiqa_cli.runtime.align import arcface_template
 from fiqa_cli.runtime.boxes import transform_points
 from fiqa_cli.runtime.detect import Face
 from fiqa_cli.runtime.providers import Providers, open_session
@@ -54,6 +55,13 @@ def five_points(points: np.ndarray) -> np.ndarray:
             points[MOUTH_CORNERS[1], :2],
         ]
     )
+
+
+def template_face(size: int) -> Face:
+    """An aligned size x size crop's face (--detector none): the ArcFace template's 5 points
+    in a box of the whole crop."""
+    box = np.array([0, 0, size, size], dtype=np.float32)
+    return Face(box, 1.0, arcface_template(size).astype(np.float32))
 
 
 def crop_to_photo(face: Face) -> np.ndarray:

@@ -20,12 +20,14 @@ import numpy as np
 from fiqa_cli.runtime.align import arcface_template
 from fiqa_cli.runtime.boxes import box_areas
 from fiqa_cli.runtime.detect import Face
+from fiqa_cli.runtime.face_mesh import Mesh
 from fiqa_cli.runtime.measure_kinds import (
     GEOMETRIC,
     MEASURE_NAMES,
     NOT_ASSESSED,
     Measure,
 )
+from fiqa_cli.runtime.mesh_measures import mesh_measures
 
 # OFIQ's canonical frame: the 5 points go to these positions in a 616x616 image
 # (OFIQ's modules/utils/src/utils.cpp; the ArcFace template scaled and shifted; IED 113 px).
@@ -76,22 +78,27 @@ def measure_face(
     face: Face | None,
     faces: Sequence[Face],
     crop: np.ndarray | None,
+    *,
+    mesh: Mesh | None = None,
 ) -> dict[str, Measure]:
     """Every measure of `face` in the BGR `image` beside the other detected `faces`, with its
-    aligned 112x112 `crop`. `face` None means the image is itself the crop (--detector none):
-    the geometric measures are then not assessed. A face whose landmarks leave the image has
-    no crop and nothing assessed."""
+    aligned 112x112 `crop` and its face `mesh` (None: the mesh measures are not assessed).
+    `face` None means the image is itself the crop (--detector none): the geometric measures
+    are then not assessed. A face whose landmarks leave the image has no crop and nothing
+    assessed."""
     if face is None:
         if crop is None:
             return dict.fromkeys(MEASURE_NAMES, _UNASSESSED)
         measures = dict.fromkeys(GEOMETRIC, _UNASSESSED)
         measures.update(_photometric(crop, arcface_template(crop.shape[1]), crop))
+        measures.update(mesh_measures(crop, mesh))
         return {name: measures[name] for name in MEASURE_NAMES}
     height, width = image.shape[:2]
     if crop is None or not face.landmarks_inside(width, height):
         return dict.fromkeys(MEASURE_NAMES, _UNASSESSED)
     measures = _geometric(face, faces, width, height)
     measures.update(_photometric(image, face.landmarks, crop))
+    measures.update(mesh_measures(image, mesh))
     return {name: measures[name] for name in MEASURE_NAMES}
 
 

@@ -28,6 +28,7 @@ from fiqa_cli.runtime.calibration import Calibration
 from fiqa_cli.runtime.crop_files import CropSaveError, save_crop
 from fiqa_cli.runtime.decode import DecodeError, read_image
 from fiqa_cli.runtime.detect import Detector, Face
+from fiqa_cli.runtime.face_mesh import FaceMesh, Mesh, template_face
 from fiqa_cli.runtime.faces import NO_FACE_MESSAGE, aligned_detected
 from fiqa_cli.runtime.inputs import InputItem
 from fiqa_cli.runtime.measure_kinds import Measure
@@ -63,6 +64,7 @@ class Scorer:
         crops_dir: Path | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         measures: bool = False,
+        face_mesh: FaceMesh | None = None,
         warn: Callable[[str], None] = lambda message: None,
     ):
         """`model`: the quality model, or several sessions of it that score batches side by
@@ -70,7 +72,9 @@ class Scorer:
         (`fiqa_cli.runtime.face_choice`).
         `workers` threads decode, detect and align; 1 does it all in the caller's thread.
         Detector sessions shared by several workers should have one intra-op thread each.
-        `measures` adds each face's component measures (`fiqa_cli.runtime.measures`) to its row."""
+        `measures` adds each face's component measures (`fiqa_cli.runtime.measures`) to its row;
+        those read from the face mesh need `face_mesh` (shared by the workers like the
+        detector), else they are not assessed."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self._sessions = [model] if isinstance(model, QualityModel) else list(model)
@@ -84,6 +88,7 @@ class Scorer:
         self._crops_dir = crops_dir
         self._max_pixels = max_pixels
         self._measures = measures
+        self._face_mesh = face_mesh
         self._warn = warn
 
     def score(self, items: Iterable[InputItem], *, answer_each: bool) -> Iterator[list[Row]]:
@@ -205,7 +210,10 @@ class Scorer:
         if self._detector is None:
             slot = self._given_crop(path, image)
             if self._measures:
-                slot = replace(slot, measures=measure_face(slot.crop, None, [], slot.crop))
+                mesh = self._mesh(slot.crop, template_face(slot.crop.shape[1]))
+                slot = replace(
+                    slot, measures=measure_face(slot.crop, None, [], slot.crop, mesh=mesh)
+                )
             return [slot]
         detected = self._detector.detect(image)
         found = aligned_detected(image, detected, self._faces)
@@ -215,7 +223,8 @@ class Scorer:
         for each in found:
             measures = None
             if self._measures:
-                measures = measure_face(image, each.face, detected, each.crop)
+                mesh = self._mesh(image, each.face) if each.crop is not None else None
+                measures = measure_face(image, each.face, detected, each.crop, mesh=mesh)
             if each.crop is not None:
                 slots.append(_FaceCrop(each.crop, each.index, each.face, measures=measures))
             else:
@@ -232,6 +241,16 @@ class Scorer:
                     )
                 )
         return slots
+
+    def _mesh(self, image: np.ndarray, face: Face) -> Mesh | None:
+        """The face's mesh, None without a mesh model or when it fails on this face: its
+        measures are then not assessed, and the face's other columns still written."""
+        if self._face_mesh is None:
+            return None
+        try:
+            return self._face_mesh.mesh(image, face)
+        except Exception:  # one odd face must not lose the input's rows
+            return None
 
     def _given_crop(self, path: str, image: np.ndarray) -> _FaceCrop:
         """--detector none: the image is taken as an aligned crop, resized if need be."""

@@ -22,6 +22,7 @@ from fiqa_cli.runtime.measure_kinds import (
     Measure,
 )
 from fiqa_cli.runtime.measures import measure_face, ofiq_score
+from fiqa_cli.runtime.mesh_measures import MESH_MEASURES, mesh_measures
 
 PHOTOS = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "Abdullah/Abdullah_0001.jpg")
 # benchmarks/pose_estimates.py, SCRFD 2.5g, 40 LFW photos rotated by 5-20 degrees: roll
@@ -109,17 +110,17 @@ def test_given_crop_has_no_geometry_but_its_light(lfw_images, detector):
     image = photo(lfw_images, PHOTOS[0])
     face = measured(image, detector)[0]
     crop = align_face(image, face.landmarks)
-    measures = measure_face(crop, None, [], crop)
+    measures = measure_face(crop, None, [], crop)  # no mesh: the mesh measures not assessed
     assert list(measures) == list(MEASURE_NAMES)
     for name, measure in measures.items():
-        if name in GEOMETRIC:
+        if name in GEOMETRIC or name in MESH_MEASURES:
             assert measure == Measure(None, NOT_ASSESSED), name
         else:
             assert 0 <= measure.score <= 100 and measure.value is not None, name
 
 
 def test_every_measure_computed_is_one_record(lfw_images, detector):
-    """The measures computed (by their geometric and their photometric part) are exactly the
+    """The measures computed (by their geometric, photometric and mesh parts) are exactly the
     records of MEASURES, each in the part its record says: a measure computed without a
     record would never reach a column, a profile or a reason."""
     image = photo(lfw_images, PHOTOS[0])
@@ -128,8 +129,10 @@ def test_every_measure_computed_is_one_record(lfw_images, detector):
     geometric = measures_module._geometric(face, [face], width, height)
     crop = align_face(image, face.landmarks)
     photometric = measures_module._photometric(image, face.landmarks, crop)
+    from_mesh = mesh_measures(image, None)
     assert set(geometric) == GEOMETRIC
-    assert set(photometric) == set(MEASURE_NAMES) - GEOMETRIC
+    assert set(photometric) == set(MEASURE_NAMES) - GEOMETRIC - set(from_mesh)
+    assert tuple(from_mesh) == MESH_MEASURES and not GEOMETRIC & set(MESH_MEASURES)
     assert len(MEASURE_NAMES) == len(MEASURES)  # no name twice
     for kind in MEASURES:
         assert kind.unit and kind.low_score and (kind.too_low or kind.too_high), kind.name

@@ -80,6 +80,11 @@ MEASURES = (
         too_high="unnatural face colour", low_score="unnatural face colour"),
     MeasureKind("sharpness", "ratio", estimated=True,
         too_low="photo blurred", low_score="photo blurred"),
+    # From the face mesh (mesh_measures.py); the native value is the occluded share, as OFIQ's.
+    MeasureKind("eyes_visible", "fraction", estimated=True, shown_as=PERCENT,
+        too_high="eyes covered ({v} of the eye openings)", low_score="eyes covered"),
+    MeasureKind("mouth_occlusion", "fraction", estimated=True, shown_as=PERCENT,
+        too_high="mouth covered ({v} of the lips)", low_score="mouth covered"),
 )  # fmt: skip
 MEASURE_KINDS = {kind.name: kind for kind in MEASURES}
 MEASURE_NAMES = tuple(MEASURE_KINDS)

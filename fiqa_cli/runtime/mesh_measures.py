@@ -7,9 +7,10 @@ import numpy as np
 
 from fiqa_cli.runtime.face_mesh import Mesh
 from fiqa_cli.runtime.measure_kinds import NOT_ASSESSED, Measure
+from fiqa_cli.runtime.occlusion import occlusion_measures
 
 # The measures this module gives, in their column order.
-MESH_MEASURES: tuple[str, ...] = ()
+MESH_MEASURES: tuple[str, ...] = ("eyes_visible", "mouth_occlusion")
 
 _UNASSESSED = Measure(None, NOT_ASSESSED)
 
@@ -19,4 +20,5 @@ def mesh_measures(image: np.ndarray, mesh: Mesh | None) -> dict[str, Measure]:
     assessed without a mesh."""
     if mesh is None:
         return dict.fromkeys(MESH_MEASURES, _UNASSESSED)
-    return dict.fromkeys(MESH_MEASURES, _UNASSESSED)
+    measures = occlusion_measures(image, mesh)
+    return {name: measures[name] for name in MESH_MEASURES}

@@ -46,9 +46,9 @@ def occlusion_measures(image: np.ndarray, mesh: Mesh | None) -> dict[str, Measur
     """`eyes_visible` and `mouth_occlusion` of the face `mesh` in the BGR `image`: each the
     featureless share of its region (both eye openings together; the lips) and the score
     100 * (1 - share), as OFIQ scores its occluded share. Not assessed without a mesh, when
-    the mesh is not on a face, or when a region leaves the photo."""
+    the mesh is not on a face (or not finite), or when a region leaves the photo."""
     names = ("eyes_visible", "mouth_occlusion")
-    if mesh is None or mesh.presence < MIN_PRESENCE:
+    if mesh is None or mesh.presence < MIN_PRESENCE or not np.isfinite(mesh.points).all():
         return dict.fromkeys(names, _UNASSESSED)
     height, width = image.shape[:2]
     regions = ((LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR), (OUTER_LIP_CONTOUR,))

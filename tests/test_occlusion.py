@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from closeups import central_face
@@ -35,7 +36,7 @@ UNEDITED_MAX = 0.2
 EYES_COVERED_MIN = 0.8
 MOUTH_COVERED_MIN = 0.5
 OTHER_REGION_MAX = 0.3
-# Mirrored, the same face's share moves by at most this.
+# Mirrored or upscaled, the same face's share moves by at most this.
 MIRROR_GAP = 0.1
 ICAO_EYES = "eyes_visible_100"
 
@@ -136,6 +137,18 @@ def test_mirrored_photo_gives_about_the_same_values(photos, detector, face_mesh)
             flipped = measured(mirrored, detector, face_mesh)
             for key, measure in measures.items():
                 assert abs(flipped[key].value - measure.value) <= MIRROR_GAP, (name, key)
+
+
+def test_photo_three_times_the_size_gives_about_the_same_values(photos, detector, face_mesh):
+    """The contrast is read on one face scale: a larger photo of the same face (smoother at
+    the pixel level) reads the same."""
+    for name in unoccluded(photos):
+        image = photos[name]
+        larger = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+        measures = measured(image, detector, face_mesh)
+        scaled = measured(larger, detector, face_mesh)
+        for key, measure in measures.items():
+            assert abs(scaled[key].value - measure.value) <= MIRROR_GAP, (name, key, scaled)
 
 
 def test_icao_says_eyes_covered(photos, detector, face_mesh):

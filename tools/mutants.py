@@ -55,6 +55,8 @@ RECORD = "fiqa_cli/runtime/model_record.py"
 BOOT = "fiqa_cli/evaluation/bootstrap.py"
 T_MESH = "tests/test_face_mesh.py"
 MESH = "fiqa_cli/runtime/face_mesh.py"
+T_OCCL = "tests/test_occlusion.py"
+OCCL = "fiqa_cli/runtime/occlusion.py"
 T_LIMITS = "tests/test_decode_limits.py"
 T_WRITES = "tests/test_safe_writes.py"
 T_HOSTILE = "tests/test_hostile.py"
@@ -303,6 +305,31 @@ MUTANTS = (
     Mutant("face_mesh", "z left in crop pixels", MESH,
            "z = points[:, 2] * np.hypot(*to_photo[:, 0])", "z = points[:, 2]",
            (f"{T_MESH}::test_photo_twice_the_size_gives_points_twice_as_far",)),
+    Mutant("occlusion", "contrast counted as featureless", OCCL,
+           "return variance < FLAT_CONTRAST**2", "return variance > FLAT_CONTRAST**2",
+           (f"{T_OCCL}::test_unedited_faces_have_their_eyes_and_mouth_visible",
+            f"{T_OCCL}::test_a_bar_over_the_eyes_covers_them")),
+    Mutant("occlusion", "local mean not subtracted", OCCL,
+           " - mean * mean", "",
+           (f"{T_OCCL}::test_a_bar_over_the_eyes_covers_them",
+            f"{T_OCCL}::test_a_patch_over_the_mouth_covers_it")),
+    Mutant("occlusion", "score not inverted", OCCL,
+           "round(100 * (1 - share))", "round(100 * share)",
+           (f"{T_OCCL}::test_unedited_faces_have_their_eyes_and_mouth_visible",
+            f"{T_OCCL}::test_icao_says_eyes_covered")),
+    Mutant("occlusion", "one eye only", OCCL,
+           "regions = ((LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR),",
+           "regions = ((LEFT_EYE_CONTOUR,),",
+           (f"{T_OCCL}::test_one_covered_eye_is_half_the_eye_openings",)),
+    Mutant("occlusion", "no canonical scale", OCCL,
+           "scale = CANONICAL_IOD / max(float(np.hypot(dx, dy)), 1e-6)", "scale = 1.0",
+           (f"{T_OCCL}::test_photo_three_times_the_size_gives_about_the_same_values",)),
+    Mutant("occlusion", "presence ignored", OCCL,
+           "mesh.presence < MIN_PRESENCE", "mesh.presence < 0",
+           (f"{T_OCCL}::test_not_assessed_without_a_face_to_see",)),
+    Mutant("occlusion", "regions outside the photo measured", OCCL,
+           "np.any(inside < 0) or ", "",
+           (f"{T_OCCL}::test_not_assessed_without_a_face_to_see",)),
     Mutant("sessions", "every batch on the first session", "fiqa_cli/runtime/pipeline.py",
            "return list(self._finish(group, session))",
            "return list(self._finish(group, self._model))",

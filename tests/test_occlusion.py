@@ -4,6 +4,9 @@ controlled edits of them: occluders drawn where the mesh puts the eyes or the li
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -162,6 +165,20 @@ def test_icao_says_eyes_covered(photos, detector, face_mesh):
         verdicts[photo is barred] = judged(row, eyes_only)
     assert (verdicts[False].verdict, verdicts[False].reasons) == (PASS, "")
     assert verdicts[True].reasons.startswith("eyes covered: score ")
+
+
+def test_fiqa_score_says_eyes_covered(photos, detector, face_mesh, tmp_path):
+    """End to end: `fiqa score --profile icao` meshes the face and gives the reason."""
+    image = photos[LFW[0]]
+    barred = tmp_path / "barred.png"
+    cv2.imwrite(str(barred), filled(image, eye_bar(meshed(image, detector, face_mesh)), BLACK))
+    command = [sys.executable, "-m", "fiqa_cli", "score", "--quiet", str(barred),
+               "--profile", "icao", "--measures", "--format", "jsonl"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    row = json.loads(result.stdout)
+    assert row["eyes_visible"] >= EYES_COVERED_MIN, result.stderr
+    reasons = row["reasons"].split("; ")
+    assert any(reason.startswith("eyes covered: score ") for reason in reasons), reasons
 
 
 def test_not_assessed_without_a_face_to_see(photos, detector, face_mesh):

@@ -10,6 +10,9 @@ DEFAULT_MODEL_NAME = "fiqa_default.onnx"
 YUNET_MODEL_NAME = "face_detection_yunet_2026may.onnx"
 # MediaPipe's face mesh (Apache-2.0), converted to ONNX by tools/convert_face_mesh.py.
 FACE_MESH_MODEL_NAME = "mediapipe_face_mesh.onnx"
+# The mean 3D face the head pose is fitted to, from that model's output on LFW photos
+# (tools/mesh_mean_face.py).
+MEAN_FACE_NAME = "mediapipe_mean_face.npy"
 
 
 def models_dir() -> Path:
@@ -29,6 +32,10 @@ def yunet_model_path() -> Path:
 
 def face_mesh_model_path() -> Path:
     return models_dir() / FACE_MESH_MODEL_NAME
+
+
+def mean_face_path() -> Path:
+    return models_dir() / MEAN_FACE_NAME
 
 
 def cache_dir() -> Path:

@@ -1,20 +1,66 @@
 """The measures read from the face mesh (issue 31): the mesh reaches `measure_face` from the
-pipeline's workers only with measures, on real LFW photos and controlled edits of them."""
+pipeline's workers only with measures; the head pose from it and the mesh measures, on real
+LFW photos and controlled edits of them (mirrored, rolled, framed as a booth close-up)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+from closeups import booth_closeup, central_face
 
 from fiqa_cli.runtime import pipeline
-from fiqa_cli.runtime.build import build_scoring
-from fiqa_cli.runtime.face_mesh import Mesh, five_points
+from fiqa_cli.runtime.align import align_face
+from fiqa_cli.runtime.build import build_face_mesh, build_scoring
+from fiqa_cli.runtime.decode import read_image
+from fiqa_cli.runtime.detect import Detector, create_detector
+from fiqa_cli.runtime.face_mesh import MIN_PRESENCE, FaceMesh, Mesh, five_points, template_face
 from fiqa_cli.runtime.inputs import InputItem
+from fiqa_cli.runtime.measure_kinds import NOT_ASSESSED, Measure
+from fiqa_cli.runtime.measures import measure_face, pose_from_landmarks
+from fiqa_cli.runtime.mesh_measures import MESH_MEASURES, RIGHT_EYE_LIDS, mesh_measures
+from fiqa_cli.runtime.mesh_pose import mean_face, mesh_pose, raw_mesh_pose
 from fiqa_cli.runtime.pipeline import Scorer
+from fiqa_cli.runtime.profiles import load_profile
 
 PHOTO = "Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
+# A frontal LFW photo (tests/test_profiles.py): its booth close-up passes icao's pose.
+FRONTAL = "Alan_Trammell/Alan_Trammell_0001.jpg"
+# benchmarks/face_mesh.py, 200 LFW faces each detected afresh in the photo and its mirror
+# image: |yaw(flipped) + yaw| median 1.4, max 9.1 degrees; roll after a 15-degree rotation off
+# by at most 2.4.
+FLIP_MEDIAN, FLIP_MAX = 2.5, 10.0
+ROLL_DEGREES, ROLL_MAX = 15.0, 3.0
+# Eye and mouth gaps (in T) of a mirrored photo (64 LFW faces: |difference| max 0.010 eyes,
+# 0.062 mouth: the model is not symmetric), and of the aligned crop against the photo
+# (|difference| p95 0.011 eyes, 0.040 mouth).
+MIRROR_EYES, MIRROR_MOUTH = 0.015, 0.07
+CROP_EYES, CROP_MOUTH = 0.02, 0.06
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return create_detector("yunet")
+
+
+@pytest.fixture(scope="module")
+def face_mesh() -> FaceMesh:
+    return build_face_mesh()
+
+
+@pytest.fixture(scope="module")
+def lfw_sample(lfw_images: Path) -> list[np.ndarray]:
+    """Twelve LFW photos spread over the people (those tests/test_face_mesh.py uses)."""
+    return [read_image(path) for path in sorted(lfw_images.glob("*/*.jpg"))[7::700][:12]]
+
+
+def measured(image: np.ndarray, detector: Detector, face_mesh: FaceMesh) -> dict[str, Measure]:
+    faces = detector.detect(image)
+    face = central_face(faces, image.shape)
+    crop = align_face(image, face.landmarks)
+    return measure_face(image, face, faces, crop, mesh=face_mesh.mesh(image, face))
 
 
 def _scoring(measures: bool):
@@ -50,3 +96,132 @@ def test_the_workers_pass_each_face_its_mesh(lfw_images: Path, monkeypatch):
         assert mesh is not None and mesh.presence > 0.9
         iod = np.linalg.norm(landmarks[1] - landmarks[0])
         assert np.abs(five_points(mesh.points) - landmarks).max() < 0.25 * iod
+
+
+def test_a_mirrored_photo_turns_the_yaw_the_other_way(lfw_sample, detector, face_mesh):
+    errors, turned = [], 0
+    for image in lfw_sample:
+        yaw = measured(image, detector, face_mesh)["head_yaw"].value
+        mirrored = measured(image[:, ::-1].copy(), detector, face_mesh)["head_yaw"].value
+        errors.append(abs(yaw + mirrored))
+        if abs(yaw) > 5:
+            turned += 1
+            assert np.sign(mirrored) == -np.sign(yaw)
+    assert turned >= 4
+    assert np.median(errors) < FLIP_MEDIAN and max(errors) < FLIP_MAX
+
+
+def test_a_rolled_photo_reads_its_roll(lfw_sample, detector, face_mesh):
+    for image in lfw_sample:
+        height, width = image.shape[:2]
+        # Counter-clockwise in the image: the image-right eye rises, roll falls.
+        turn = cv2.getRotationMatrix2D((width / 2, height / 2), ROLL_DEGREES, 1.0)
+        rolled = cv2.warpAffine(image, turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+        before = measured(image, detector, face_mesh)["head_roll"].value
+        after = measured(rolled, detector, face_mesh)["head_roll"].value
+        assert after == pytest.approx(before - ROLL_DEGREES, abs=ROLL_MAX)
+
+
+def test_a_frontal_booth_closeup_passes_icao_pose(lfw_images, detector, face_mesh):
+    image = read_image(lfw_images / FRONTAL)
+    face = central_face(detector.detect(image), image.shape)
+    closeup = booth_closeup(image, face.bbox, 0.6, (600, 720))[0]
+    measures = measured(closeup, detector, face_mesh)
+    icao = load_profile("icao").requirements
+    for name in ("head_yaw", "head_pitch", "head_roll"):
+        assert icao[name].met_by(measures[name].value), (name, measures[name].value)
+
+
+@pytest.mark.parametrize("roll, yaw, pitch", [(0, 0, 0), (10, 0, 0), (0, 20, 0), (0, 0, -15)])
+def test_the_mean_face_posed_and_projected_reads_its_pose(roll, yaw, pitch):
+    """The mean face turned (yaw: nose to the image right; pitch: chin up; roll: image-right
+    eye lower), 4 IODs from a camera of focal length 250 px, seen in a 250x250 photo."""
+    r = np.radians([roll, yaw, pitch])
+    turn_yaw = cv2.Rodrigues(np.array([0.0, -r[1], 0.0]))[0]
+    tip_pitch = cv2.Rodrigues(np.array([-r[2], 0.0, 0.0]))[0]
+    tilt_roll = cv2.Rodrigues(np.array([0.0, 0.0, r[0]]))[0]
+    face = mean_face() @ (tilt_roll @ turn_yaw @ tip_pitch).T + [0, 0, 4]
+    points = face[:, :2] / face[:, 2:] * 250 + 124.5
+    assert raw_mesh_pose(points, (250, 250, 3)) == pytest.approx((roll, yaw, pitch), abs=0.1)
+
+
+def test_the_mesh_pose_agrees_with_the_five_point_pose(lfw_sample, detector, face_mesh):
+    mesh_yaw, five_yaw = [], []
+    for image in lfw_sample:
+        faces = detector.detect(image)
+        face = central_face(faces, image.shape)
+        mesh = face_mesh.mesh(image, face)
+        measures = measure_face(image, face, faces, align_face(image, face.landmarks), mesh=mesh)
+        pose = (measures[name].value for name in ("head_roll", "head_yaw", "head_pitch"))
+        assert tuple(pose) == pytest.approx(mesh_pose(mesh.points, image.shape))
+        mesh_yaw.append(measures["head_yaw"].value)
+        five_yaw.append(pose_from_landmarks(face.landmarks)[1])
+    # 200 LFW faces: correlation 0.97, median difference 2.4 degrees.
+    assert np.corrcoef(mesh_yaw, five_yaw)[0, 1] > 0.9
+    assert np.median(np.abs(np.subtract(mesh_yaw, five_yaw))) < 4
+
+
+def test_a_mirrored_photo_keeps_its_eye_and_mouth_values(lfw_sample, detector, face_mesh):
+    for image in lfw_sample:
+        before = measured(image, detector, face_mesh)
+        after = measured(image[:, ::-1].copy(), detector, face_mesh)
+        assert after["eyes_open"].value == pytest.approx(before["eyes_open"].value, abs=MIRROR_EYES)
+        assert after["mouth_closed"].value == pytest.approx(
+            before["mouth_closed"].value, abs=MIRROR_MOUTH
+        )
+
+
+def test_a_mesh_that_finds_no_face_gives_no_mesh_measures(lfw_images, detector, face_mesh):
+    image = read_image(lfw_images / PHOTO)
+    faces = detector.detect(image)
+    face = central_face(faces, image.shape)
+    crop = align_face(image, face.landmarks)
+    mesh = face_mesh.mesh(image, face)
+    doubtful = Mesh(mesh.points, MIN_PRESENCE - 0.01)
+    measures = measure_face(image, face, faces, crop, mesh=doubtful)
+    for name in MESH_MEASURES:
+        assert measures[name] == Measure(None, NOT_ASSESSED)
+    assert measures["head_yaw"].value == pytest.approx(pose_from_landmarks(face.landmarks)[1])
+    assessed = measure_face(image, face, faces, crop, mesh=Mesh(mesh.points, MIN_PRESENCE))
+    assert all(assessed[name].score >= 0 for name in MESH_MEASURES)
+
+
+def test_an_aligned_crop_gets_its_eye_and_mouth_values(lfw_sample, detector, face_mesh):
+    """--detector none: the crop's mesh, from the ArcFace template's points, reads the eyes and
+    mouth as the photo's mesh does (64 LFW faces: correlation 0.89 eyes, 0.93 mouth)."""
+    for image in lfw_sample:
+        face = central_face(detector.detect(image), image.shape)
+        crop = align_face(image, face.landmarks)
+        photo = measured(image, detector, face_mesh)
+        given = measure_face(crop, None, [], crop, mesh=face_mesh.mesh(crop, template_face(112)))
+        assert given["eyes_open"].value == pytest.approx(photo["eyes_open"].value, abs=CROP_EYES)
+        assert given["mouth_closed"].value == pytest.approx(
+            photo["mouth_closed"].value, abs=CROP_MOUTH
+        )
+
+
+def test_one_closed_eye_closes_the_eyes(lfw_images, detector, face_mesh):
+    """OFIQ takes the narrower eye: a mesh whose image-right upper lid is moved onto its lower
+    lid (that eye shut, the other open) reads as closed eyes."""
+    image = read_image(lfw_images / PHOTO)
+    face = central_face(detector.detect(image), image.shape)
+    mesh = face_mesh.mesh(image, face)
+    assert mesh_measures(image, mesh)["eyes_open"].score > 90
+    points = mesh.points.copy()
+    for upper, lower in RIGHT_EYE_LIDS:
+        points[upper] = points[lower]
+    shut = mesh_measures(image, Mesh(points, mesh.presence))["eyes_open"]
+    assert shut.value == pytest.approx(0, abs=1e-6) and shut.score < 20
+
+
+def test_the_workers_mesh_a_given_crop(lfw_images, detector):
+    """--detector none: the pipeline meshes the aligned crop itself."""
+    image = read_image(lfw_images / PHOTO)
+    face = central_face(detector.detect(image), image.shape)
+    scoring = build_scoring(
+        model=None, detector="none", detector_model=None, device="cpu", measures=True
+    )
+    scorer = Scorer(scoring.sessions, None, measures=True, face_mesh=scoring.face_mesh)
+    crop = align_face(image, face.landmarks)
+    (row,) = next(scorer.score_images([("crop", crop)]))
+    assert all(row.measures[name].score >= 0 for name in MESH_MEASURES)

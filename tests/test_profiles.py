@@ -17,7 +17,7 @@ from fiqa_cli.choices import CPU, LARGEST_FACE
 from fiqa_cli.paths import default_model_path
 from fiqa_cli.runtime.detect import Detector, create_detector
 from fiqa_cli.runtime.faces import aligned_detected
-from fiqa_cli.runtime.measure_kinds import GEOMETRIC, MEASURE_NAMES
+from fiqa_cli.runtime.measure_kinds import GEOMETRIC, MEASURE_NAMES, Measure
 from fiqa_cli.runtime.measures import measure_face
 from fiqa_cli.runtime.profiles import (
     BUILT_IN,
@@ -136,6 +136,23 @@ def test_rows_without_a_face_get_no_verdict_and_cut_off_faces_fail():
     assert judged(Row("b.jpg", "unreadable", message="file not found"), icao).verdict is None
     cut = judged(Row("c.jpg", "no_face", face=0, message="face cut off by the border"), icao)
     assert (cut.verdict, cut.reasons) == (FAIL, "face cut off by the border")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("head_yaw", 5.3, "head turned 5.3° sideways (at most 5°)"),
+        ("head_yaw", -5.04, "head turned 5.04° sideways (at most 5°)"),
+        ("head_yaw", 7.6, "head turned 8° sideways (at most 5°)"),
+        ("inter_eye_distance", 89.7, "eyes 89.7 px apart (at least 90 px)"),
+        ("face_centre", 0.5504, "face right of centre (55.04%; 45% to 55%)"),
+        ("eyes_open", 0.0199, "eyes closed (0.0199; at least 0.02)"),
+    ],
+)
+def test_a_failing_value_never_reads_as_within_its_limit(name, value, reason):
+    icao = load_profile("icao").with_overrides(["eyes_open=0.02.."])
+    row = judged(Row("a.jpg", OK, face=0, measures={name: Measure(value, 50)}), icao)
+    assert reason in row.reasons
 
 
 def test_unassessed_measure_fails_its_requirement():

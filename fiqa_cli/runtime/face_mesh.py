@@ -33,6 +33,8 @@ MESH_ROI_SCALE = 1.5
 # subject's right), fiqa's landmark 0.
 LEFT_EYE_CONTOUR = (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173)
 RIGHT_EYE_CONTOUR = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398)
+# Below this face-presence probability the mesh is no face's (MediaPipe's own threshold).
+MIN_PRESENCE = 0.5
 NOSE_TIP = 1
 MOUTH_CORNERS = (61, 291)  # image left, image right
 

@@ -80,7 +80,10 @@ MEASURES = (
         too_high="unnatural face colour", low_score="unnatural face colour"),
     MeasureKind("sharpness", "ratio", estimated=True,
         too_low="photo blurred", low_score="photo blurred"),
-    # From the face mesh (mesh_measures.py); the native value is the occluded share, as OFIQ's.
+    # From the face mesh (`fiqa_cli.runtime.mesh_measures`).
+    MeasureKind("eyes_open", "T", too_low="eyes closed", low_score="eyes closed"),
+    MeasureKind("mouth_closed", "T", too_high="mouth open", low_score="mouth open"),
+    # The native value is the occluded share, as OFIQ's (fiqa_cli.runtime.occlusion).
     MeasureKind("eyes_visible", "fraction", estimated=True, shown_as=PERCENT,
         too_high="eyes covered ({v} of the eye openings)", low_score="eyes covered"),
     MeasureKind("mouth_occlusion", "fraction", estimated=True, shown_as=PERCENT,

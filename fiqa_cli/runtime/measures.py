@@ -20,7 +20,7 @@ import numpy as np
 from fiqa_cli.runtime.align import arcface_template
 from fiqa_cli.runtime.boxes import box_areas
 from fiqa_cli.runtime.detect import Face
-from fiqa_cli.runtime.face_mesh import Mesh
+from fiqa_cli.runtime.face_mesh import MIN_PRESENCE, Mesh
 from fiqa_cli.runtime.measure_kinds import (
     GEOMETRIC,
     MEASURE_NAMES,
@@ -28,6 +28,9 @@ from fiqa_cli.runtime.measure_kinds import (
     Measure,
 )
 from fiqa_cli.runtime.mesh_measures import mesh_measures
+from fiqa_cli.runtime.mesh_pose import mesh_pose
+from fiqa_cli.runtime.scores import clamped as _clamped
+from fiqa_cli.runtime.scores import ofiq_score, sigmoid
 
 # OFIQ's canonical frame: the 5 points go to these positions in a 616x616 image
 # (OFIQ's modules/utils/src/utils.cpp; the ArcFace template scaled and shifted; IED 113 px).
@@ -60,19 +63,6 @@ _SHARPNESS_W = 0.04
 _UNASSESSED = Measure(None, NOT_ASSESSED)
 
 
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
-
-
-def ofiq_score(x: float, *, h=100.0, a=0.0, s=1.0, x0=0.0, w=1.0) -> int:
-    """OFIQ's mapping Q = h(a + s*sigmoid((x - x0) / w)), rounded, clamped to 0..100."""
-    return _clamped(h * (a + s * sigmoid((x - x0) / w)))
-
-
-def _clamped(q: float) -> int:
-    return int(min(100, max(0, round(q))))
-
-
 def measure_face(
     image: np.ndarray,
     face: Face | None,
@@ -86,6 +76,8 @@ def measure_face(
     `face` None means the image is itself the crop (--detector none): the geometric measures
     are then not assessed. A face whose landmarks leave the image has no crop and nothing
     assessed."""
+    if mesh is not None and mesh.presence < MIN_PRESENCE:
+        mesh = None  # the model finds no face there: its points mean nothing
     if face is None:
         if crop is None:
             return dict.fromkeys(MEASURE_NAMES, _UNASSESSED)
@@ -96,18 +88,22 @@ def measure_face(
     height, width = image.shape[:2]
     if crop is None or not face.landmarks_inside(width, height):
         return dict.fromkeys(MEASURE_NAMES, _UNASSESSED)
-    measures = _geometric(face, faces, width, height)
+    measures = _geometric(face, faces, width, height, mesh)
     measures.update(_photometric(image, face.landmarks, crop))
     measures.update(mesh_measures(image, mesh))
     return {name: measures[name] for name in MEASURE_NAMES}
 
 
-def _geometric(face: Face, faces: Sequence[Face], width: int, height: int) -> dict[str, Measure]:
+def _geometric(
+    face: Face, faces: Sequence[Face], width: int, height: int, mesh: Mesh | None
+) -> dict[str, Measure]:
     points = np.asarray(face.landmarks, dtype=np.float64)
     left_eye, right_eye = points[0], points[1]
     eye_mid, mouth_mid = (left_eye + right_eye) / 2, (points[3] + points[4]) / 2
     ied = float(np.hypot(*(right_eye - left_eye)))
-    roll, yaw, pitch = pose_from_landmarks(points)
+    # The mesh's pose where there is one: steadier than the 5 points' (docs/measures.md).
+    pose = None if mesh is None else mesh_pose(mesh.points, (height, width))
+    roll, yaw, pitch = pose or pose_from_landmarks(points)
     chin = eye_mid + _CHIN_PER_EYE_TO_MOUTH * (mouth_mid - eye_mid)
     t = float(np.hypot(*(chin - eye_mid)))  # OFIQ's "T": eye midpoint to chin
     leftward = float(right_eye[0]) / ied

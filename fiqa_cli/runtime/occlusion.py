@@ -18,8 +18,15 @@ import cv2
 import numpy as np
 
 from fiqa_cli.runtime.boxes import transform_points
-from fiqa_cli.runtime.face_mesh import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, Mesh, five_points
+from fiqa_cli.runtime.face_mesh import (
+    LEFT_EYE_CONTOUR,
+    MIN_PRESENCE,
+    RIGHT_EYE_CONTOUR,
+    Mesh,
+    five_points,
+)
 from fiqa_cli.runtime.measure_kinds import NOT_ASSESSED, Measure
+from fiqa_cli.runtime.scores import clamped
 
 # MediaPipe's outer lip contour, in order around the mouth from the image-left corner.
 OUTER_LIP_CONTOUR = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0,
@@ -36,8 +43,6 @@ _EYE_ROW = 72
 # under 1.
 _WINDOW = 5
 FLAT_CONTRAST = 3.0
-# Below this face-presence probability the mesh is not on a face: nothing is assessed.
-MIN_PRESENCE = 0.5
 
 _UNASSESSED = Measure(None, NOT_ASSESSED)
 
@@ -67,7 +72,7 @@ def occlusion_measures(image: np.ndarray, mesh: Mesh | None) -> dict[str, Measur
 
 
 def _occluded(share: float) -> Measure:
-    return Measure(share, int(min(100, max(0, round(100 * (1 - share))))))
+    return Measure(share, clamped(100 * (1 - share)))
 
 
 def _canonical_map(mesh: Mesh) -> np.ndarray:

@@ -214,9 +214,12 @@ def _unmet(requirement: Requirement, row: Row) -> str | None:
     bound = _bound_text(requirement, _UNITS.get(kind.shown_as, ""), kind.shown_as)
     if not kind.reason_shows_value:
         return saying
+    # Shown as failing: 5.3° against at most 5° reads "5.3", never "5".
+    limit = Requirement(requirement.key, None, requirement.max) if symmetric else requirement
+    text = _shown_failing(kind.shown_as, shown, limit)
     if "{v}" not in saying:  # the value goes in the brackets
-        bound = f"{_shown(kind.shown_as, shown)}; {bound}"
-    return f"{saying.format(v=_shown(kind.shown_as, shown))} ({bound})"
+        bound = f"{text}; {bound}"
+    return f"{saying.format(v=text)} ({bound})"
 
 
 def _unmet_quality(requirement: Requirement, score: int | None) -> str | None:
@@ -242,9 +245,22 @@ def _bound_text(requirement: Requirement, unit: str, shown_as: str = "") -> str:
     return f"at least {low}{unit}" if low is not None else f"at most {high}{unit}"
 
 
-def _shown(shown_as: str, value: float) -> str:
+def _shown(shown_as: str, value: float, extra_decimals: int = 0) -> str:
     if shown_as == PERCENT:
-        return f"{100 * value:.0f}%"
+        return f"{100 * value:.{extra_decimals}f}%"
     if shown_as in (DEGREES, PIXELS):
-        return f"{value:.0f}"
-    return f"{value:g}" if isinstance(value, int) or float(value).is_integer() else f"{value:.2f}"
+        return f"{value:.{extra_decimals}f}"
+    if extra_decimals == 0 and (isinstance(value, int) or float(value).is_integer()):
+        return f"{value:g}"
+    return f"{value:.{2 + extra_decimals}f}"
+
+
+def _shown_failing(shown_as: str, value: float, requirement: Requirement) -> str:
+    """`value` as `_shown` writes it, with as many more decimals (up to 4) as it takes for the
+    number written to fail `requirement` too, as the value does."""
+    for extra in range(5):
+        text = _shown(shown_as, value, extra)
+        written = float(text.rstrip("%")) / (100 if shown_as == PERCENT else 1)
+        if not requirement.met_by(written):
+            return text
+    return text

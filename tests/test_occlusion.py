@@ -17,9 +17,10 @@ from closeups import central_face
 from occlusions import BLACK, eye_bar, filled, jpeg, mouth_patch, skin_colour
 
 from fiqa_cli.paths import face_mesh_model_path
+from fiqa_cli.runtime.align import align_face
 from fiqa_cli.runtime.decode import read_image
 from fiqa_cli.runtime.detect import Detector, create_detector
-from fiqa_cli.runtime.face_mesh import FaceMesh, Mesh, five_points
+from fiqa_cli.runtime.face_mesh import FaceMesh, Mesh, five_points, template_face
 from fiqa_cli.runtime.measure_kinds import NOT_ASSESSED, Measure
 from fiqa_cli.runtime.occlusion import occlusion_measures
 from fiqa_cli.runtime.profiles import PASS, Profile, judged, load_profile
@@ -149,6 +150,20 @@ def test_photo_three_times_the_size_gives_about_the_same_values(photos, detector
         scaled = measured(larger, detector, face_mesh)
         for key, measure in measures.items():
             assert abs(scaled[key].value - measure.value) <= MIRROR_GAP, (name, key, scaled)
+
+
+def test_an_aligned_crop_reads_as_its_photo(photos, detector, face_mesh):
+    """--detector none: the 112x112 crop's mesh (the ArcFace template as its face) sees the
+    same eyes, open or barred."""
+    for name in unoccluded(photos):
+        image = photos[name]
+        face = central_face(detector.detect(image), image.shape)
+        barred = jpeg(filled(image, eye_bar(face_mesh.mesh(image, face)), BLACK))
+        for photo, covered in ((image, False), (barred, True)):
+            crop = align_face(photo, face.landmarks)
+            eyes = occlusion_measures(crop, face_mesh.mesh(crop, template_face(112)))
+            share = eyes["eyes_visible"].value
+            assert share >= EYES_COVERED_MIN if covered else share <= UNEDITED_MAX, (name, eyes)
 
 
 def test_icao_says_eyes_covered(photos, detector, face_mesh):

@@ -3,9 +3,9 @@ MouthOcclusionPrevention.
 
 OFIQ takes the occluded share of each region from a face-occlusion segmentation network that
 fiqa does not have. Here a pixel counts as occluded when it is featureless: an open eye (iris,
-sclera, lids, lashes) and the lips (their line, their edges, teeth) show contrast everywhere
-at a scale of a tenth of the eye distance, where a bar, a patch, a dark lens or a hand held
-flat over them shows none. The face is first brought to one scale (the mesh's eye centres
+sclera, lids, lashes) and the lips (their line, their edges, teeth) show contrast almost
+everywhere at a scale of about a tenth of the eye distance, where a flat bar, a patch or a dark
+lens over them shows none. The face is first brought to one scale (the mesh's eye centres
 CANONICAL_IOD pixels apart, eyes level), so the contrast window and the threshold mean the
 same on every face. A textured occluder (a patterned cloth, a busy background pasted in) shows
 contrast too and is missed where it does: the value is an estimate, not OFIQ's
@@ -38,9 +38,8 @@ _SIZE = (192, 208)
 _EYE_ROW = 72
 # Local contrast: the grey standard deviation (OpenCV's 8-bit CIELAB L) in a _WINDOW-pixel
 # square of the canonical frame (0.08 IOD). Below FLAT_CONTRAST a pixel is featureless.
-# From 300 LFW and 300 CelebA faces (benchmarks/occlusion.py): unedited eye openings and lips
-# have a median of 0% featureless pixels, flat bars 100%; JPEG noise on a flat patch stays
-# under 1.
+# fiqa's choice; on 300 LFW and 300 CelebA faces (benchmarks/occlusion.py) unedited eye
+# openings and lips have a median of 0-1% featureless pixels, JPEG-saved flat bars 100%.
 _WINDOW = 5
 FLAT_CONTRAST = 3.0
 

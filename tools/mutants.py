@@ -55,6 +55,8 @@ RECORD = "fiqa_cli/runtime/model_record.py"
 BOOT = "fiqa_cli/evaluation/bootstrap.py"
 T_MESH = "tests/test_face_mesh.py"
 MESH = "fiqa_cli/runtime/face_mesh.py"
+T_OCCL = "tests/test_occlusion.py"
+OCCL = "fiqa_cli/runtime/occlusion.py"
 T_LIMITS = "tests/test_decode_limits.py"
 T_WRITES = "tests/test_safe_writes.py"
 T_HOSTILE = "tests/test_hostile.py"
@@ -352,6 +354,34 @@ MUTANTS = (
            "text = _shown_failing(kind.shown_as, shown, limit)",
            "text = _shown(kind.shown_as, shown)",
            ("tests/test_profiles.py::test_a_failing_value_never_reads_as_within_its_limit",)),
+    Mutant("occlusion", "contrast counted as featureless", OCCL,
+           "return variance < FLAT_CONTRAST**2", "return variance > FLAT_CONTRAST**2",
+           (f"{T_OCCL}::test_unedited_faces_have_their_eyes_and_mouth_visible",
+            f"{T_OCCL}::test_a_flat_occluder_covers_its_region_only")),
+    Mutant("occlusion", "local mean not subtracted", OCCL,
+           " - mean * mean", "",
+           (f"{T_OCCL}::test_a_flat_occluder_covers_its_region_only",)),
+    Mutant("occlusion", "score not inverted", OCCL,
+           "clamped(100 * (1 - share))", "clamped(100 * share)",
+           (f"{T_OCCL}::test_unedited_faces_have_their_eyes_and_mouth_visible",
+            f"{T_OCCL}::test_icao_says_eyes_covered")),
+    Mutant("occlusion", "one eye only", OCCL,
+           "regions = ((LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR),",
+           "regions = ((LEFT_EYE_CONTOUR,),",
+           (f"{T_OCCL}::test_one_covered_eye_is_half_the_eye_openings",)),
+    Mutant("occlusion", "no canonical scale", OCCL,
+           "scale = CANONICAL_IOD / max(float(np.hypot(dx, dy)), 1e-6)", "scale = 1.0",
+           (f"{T_OCCL}::test_photo_three_times_the_size_gives_about_the_same_values",)),
+    Mutant("occlusion", "not computed from the pipeline's mesh",
+           "fiqa_cli/runtime/mesh_measures.py",
+           "occlusion_measures(image, mesh)", "occlusion_measures(image, None)",
+           (f"{T_OCCL}::test_fiqa_score_says_eyes_covered",)),
+    Mutant("occlusion", "presence ignored", OCCL,
+           "mesh.presence < MIN_PRESENCE", "mesh.presence < 0",
+           (f"{T_OCCL}::test_not_assessed_without_a_face_to_see",)),
+    Mutant("occlusion", "regions outside the photo measured", OCCL,
+           "np.any(inside < 0) or ", "",
+           (f"{T_OCCL}::test_not_assessed_without_a_face_to_see",)),
     Mutant("sessions", "every batch on the first session", "fiqa_cli/runtime/pipeline.py",
            "return list(self._finish(group, session))",
            "return list(self._finish(group, self._model))",

@@ -83,6 +83,11 @@ MEASURES = (
     # From the face mesh (`fiqa_cli.runtime.mesh_measures`).
     MeasureKind("eyes_open", "T", too_low="eyes closed", low_score="eyes closed"),
     MeasureKind("mouth_closed", "T", too_high="mouth open", low_score="mouth open"),
+    # The native value is the occluded share, as OFIQ's (fiqa_cli.runtime.occlusion).
+    MeasureKind("eyes_visible", "fraction", estimated=True, shown_as=PERCENT,
+        too_high="eyes covered ({v} of the eye openings)", low_score="eyes covered"),
+    MeasureKind("mouth_occlusion", "fraction", estimated=True, shown_as=PERCENT,
+        too_high="mouth covered ({v} of the lips)", low_score="mouth covered"),
 )  # fmt: skip
 MEASURE_KINDS = {kind.name: kind for kind in MEASURES}
 MEASURE_NAMES = tuple(MEASURE_KINDS)

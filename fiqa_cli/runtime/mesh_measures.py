@@ -5,6 +5,7 @@ Eyes open and mouth closed follow OFIQ's definitions (OFIQ v1.0.x EyesOpen.cpp,
 MouthClosed.cpp; ISO/IEC 29794-5): a lid or lip gap over OFIQ's T, the distance from the
 midpoint of the eye centres (each the midpoint of its two corners) to the chin. OFIQ reads
 its 98 ADNet landmarks (WFLW's layout); the mesh's counterparts are below (docs/measures.md).
+Eyes visible and mouth occlusion are estimates (`fiqa_cli.runtime.occlusion`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import numpy as np
 
 from fiqa_cli.runtime.face_mesh import Mesh
 from fiqa_cli.runtime.measure_kinds import NOT_ASSESSED, Measure
+from fiqa_cli.runtime.occlusion import occlusion_measures
 from fiqa_cli.runtime.scores import ofiq_score
 
 # The measures this module gives, in their column order.
-MESH_MEASURES: tuple[str, ...] = ("eyes_open", "mouth_closed")
+MESH_MEASURES: tuple[str, ...] = ("eyes_open", "mouth_closed", "eyes_visible", "mouth_occlusion")
 
 # Mesh counterparts of OFIQ's lid pairs (ADNet 61-67, 62-66, 63-65 and 69-75, 70-74, 71-73):
 # upper and lower lid a quarter, half and three quarters of the way between the corners.
@@ -38,10 +40,16 @@ def mesh_measures(image: np.ndarray, mesh: Mesh | None) -> dict[str, Measure]:
     assessed without a mesh."""
     if mesh is None:
         return dict.fromkeys(MESH_MEASURES, _UNASSESSED)
-    points = mesh.points[:, :2].astype(np.float64)
+    measures = _openness(mesh.points[:, :2].astype(np.float64))
+    measures.update(occlusion_measures(image, mesh))
+    return {name: measures[name] for name in MESH_MEASURES}
+
+
+def _openness(points: np.ndarray) -> dict[str, Measure]:
+    """`eyes_open` and `mouth_closed` from the mesh's x, y."""
     t = t_metric(points)
     if not t > 0:
-        return dict.fromkeys(MESH_MEASURES, _UNASSESSED)
+        return dict.fromkeys(("eyes_open", "mouth_closed"), _UNASSESSED)
     eyes = min(_widest_gap(points, LEFT_EYE_LIDS), _widest_gap(points, RIGHT_EYE_LIDS)) / t
     mouth = _widest_gap(points, INNER_LIPS) / t
     return {

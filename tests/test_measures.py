@@ -109,7 +109,7 @@ def test_given_crop_has_no_geometry_but_its_light(lfw_images, detector):
     image = photo(lfw_images, PHOTOS[0])
     face = measured(image, detector)[0]
     crop = align_face(image, face.landmarks)
-    measures = measure_face(crop, None, [], crop)
+    measures = measure_face(crop, None, [], crop, file_quality=90)
     assert list(measures) == list(MEASURE_NAMES)
     for name, measure in measures.items():
         if name in GEOMETRIC:
@@ -119,7 +119,7 @@ def test_given_crop_has_no_geometry_but_its_light(lfw_images, detector):
 
 
 def test_every_measure_computed_is_one_record(lfw_images, detector):
-    """The measures computed (by their geometric and their photometric part) are exactly the
+    """The measures computed (by their geometric, photometric and file parts) are exactly the
     records of MEASURES, each in the part its record says: a measure computed without a
     record would never reach a column, a profile or a reason."""
     image = photo(lfw_images, PHOTOS[0])
@@ -127,7 +127,9 @@ def test_every_measure_computed_is_one_record(lfw_images, detector):
     height, width = image.shape[:2]
     geometric = measures_module._geometric(face, [face], width, height)
     crop = align_face(image, face.landmarks)
+    geometric |= measures_module._background(image, face.landmarks)
     photometric = measures_module._photometric(image, face.landmarks, crop)
+    photometric |= measures_module._compression(90)
     assert set(geometric) == GEOMETRIC
     assert set(photometric) == set(MEASURE_NAMES) - GEOMETRIC
     assert len(MEASURE_NAMES) == len(MEASURES)  # no name twice

@@ -236,12 +236,14 @@ def _photometric(image: np.ndarray, landmarks: np.ndarray, crop: np.ndarray) -> 
         "illumination_uniformity": Measure(uniformity, _clamped(100 * uniformity**0.3)),
         "natural_colour": Measure(colour, ofiq_score(colour, h=200, a=1, s=-1, x0=0, w=10)),
         "sharpness": Measure(sharpness, ofiq_score(sharpness, x0=_SHARPNESS_X0, w=_SHARPNESS_W)),
-        # OFIQ's mapping: 100 at a variance of 1/60 (a standard deviation of 0.13), falling
-        # to 0 for a flat face and for one of only black and white.
-        "luminance_variance": Measure(
-            variance, _clamped(100 * math.sin(math.pi * 60 * variance / (60 * variance + 1)))
-        ),
+        "luminance_variance": Measure(variance, luminance_variance_score(variance)),
     }
+
+
+def luminance_variance_score(variance: float) -> int:
+    """OFIQ's mapping: 100 at a variance of 1/60 (a standard deviation of 0.13), falling to 0
+    for a flat face and towards 0 for one of only black and white."""
+    return _clamped(100 * math.sin(math.pi * 60 * variance / (60 * variance + 1)))
 
 
 def _compression(file_quality: float | None) -> dict[str, Measure]:

@@ -137,6 +137,17 @@ def _malformed(data: bytes) -> dict[str, bytes]:
         "no DQT at all": with_segments(data, b""),
         "empty DQT": with_segments(data, DQT + b"\x00\x02"),
         "DQT bomb": with_segments(data, dqt((0, 0, entries)) * 5000),
+        # 60 entries in the segment, the table's last 4 read from the next one (an APP1 of
+        # nonzero bytes) unless the segment's end is kept to
+        "table running past its segment": with_segments(
+            data,
+            DQT
+            + struct.pack(">H", 63)
+            + b"\x00"
+            + bytes(entries[:60])
+            + b"\xff\xe1\x01\x01"
+            + b"\x01" * 255,
+        ),
     }
 
 
@@ -153,6 +164,7 @@ def _malformed(data: bytes) -> dict[str, bytes]:
         "no DQT at all",
         "empty DQT",
         "DQT bomb",
+        "table running past its segment",
     ],
 )
 def test_malformed_tables_are_not_assessed_quickly(image, case):

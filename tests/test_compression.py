@@ -13,9 +13,12 @@ import pytest
 
 from fiqa_cli.runtime.compression import LOSSLESS_QUALITY, file_quality, jpeg_quality
 from fiqa_cli.runtime.inputs import InputItem
+from fiqa_cli.runtime.measure_kinds import Measure
 from fiqa_cli.runtime.pipeline import Scorer
+from fiqa_cli.runtime.profiles import judged, load_profile
 from fiqa_cli.runtime.providers import CPU
 from fiqa_cli.runtime.quality_model import QualityModel
+from fiqa_cli.runtime.rows import OK, Row
 
 PHOTO = "Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
 DQT = b"\xff\xdb"
@@ -195,3 +198,11 @@ def test_the_pipeline_reads_the_file_with_measures_only(
     assert [row.measures["compression_artifacts"].score for row in rows] == [35, 100]
     frames = Scorer(model, None, measures=True).score_images([("frame", crop)])
     assert next(frames)[0].measures["compression_artifacts"].score == -1
+
+
+def test_a_requirement_on_the_quality_says_the_files_quality():
+    profile = load_profile(None).with_overrides(["compression_artifacts=80.."])
+    row = Row("a.jpg", OK, face=0, measures={"compression_artifacts": Measure(75.0, 75)})
+    assert (
+        judged(row, profile).reasons == "photo compressed too much: JPEG quality 75 (at least 80)"
+    )

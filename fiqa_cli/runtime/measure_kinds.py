@@ -83,7 +83,7 @@ MEASURES = (
     MeasureKind("background_uniformity", "gradient", geometric=True, estimated=True,
         too_high="busy background", low_score="busy background"),
     MeasureKind("compression_artifacts", "JPEG quality", estimated=True,
-        too_low="photo compressed too much (JPEG quality {v})",
+        too_low="photo compressed too much: JPEG quality {v}",
         low_score="photo compressed too much"),
     MeasureKind("luminance_variance", "0-1", estimated=True, score_sides_at=1 / 60,
         too_low="too little contrast on the face", too_high="too much contrast on the face",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fiqa_cli.runtime.compression import LOSSLESS_QUALITY, file_quality, jpeg_quality
+from fiqa_cli.runtime.detect import create_detector
 from fiqa_cli.runtime.inputs import InputItem
 from fiqa_cli.runtime.measure_kinds import Measure
 from fiqa_cli.runtime.pipeline import Scorer
@@ -198,6 +199,16 @@ def test_the_pipeline_reads_the_file_with_measures_only(
     assert [row.measures["compression_artifacts"].score for row in rows] == [35, 100]
     frames = Scorer(model, None, measures=True).score_images([("frame", crop)])
     assert next(frames)[0].measures["compression_artifacts"].score == -1
+
+
+def test_a_detected_face_gets_its_files_quality(
+    lfw_images: Path, shared_dir: Path, random_onnx_model: Path
+):
+    """Every LFW photo is stored at libjpeg's quality 75."""
+    detector = create_detector("scrfd", shared_dir / "models" / "scrfd_2.5g_bnkps.onnx")
+    scorer = Scorer(QualityModel(random_onnx_model, [CPU]), detector, measures=True)
+    rows = next(scorer.score([InputItem(str(lfw_images / PHOTO))], answer_each=True))
+    assert rows[0].measures["compression_artifacts"] == Measure(75, 75)
 
 
 def test_a_requirement_on_the_quality_says_the_files_quality():

@@ -197,8 +197,8 @@ _LINEAR = np.array(
     ]
 )
 # Each channel's share of 255 * linear luminance (Y = 0.2126 R + 0.7152 G + 0.0722 B), B G R,
-# as one table cv2.LUT applies to all three channels at once (15 times faster than indexing
-# three numpy tables, with the same values).
+# as one table cv2.LUT applies to all three channels at once (3 to 4 times faster than
+# indexing three numpy tables, with the same values).
 _LUMINANCE_PARTS = np.stack(
     [(255 * weight * _LINEAR).astype(np.float32) for weight in (0.0722, 0.7152, 0.2126)], axis=-1
 ).reshape(256, 1, 3)
@@ -272,10 +272,13 @@ def _background(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Measure]:
     region = cv2.warpAffine(
         image, to_frame, _BACKGROUND_SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-    inside = cv2.warpAffine(
-        np.ones(image.shape[:2], np.uint8), to_frame, _BACKGROUND_SIZE, flags=cv2.INTER_NEAREST
+    # Where each region pixel comes from in the photo (whatever the photo's size, no copy of it).
+    from_x, from_y = cv2.invertAffineTransform(to_frame) @ _REGION_PIXELS
+    height, width = image.shape[:2]
+    inside = (from_x > -0.5) & (from_x < width - 0.5) & (from_y > -0.5) & (from_y < height - 0.5)
+    mask = cv2.erode(
+        inside.reshape(_NOT_HEAD.shape).astype(np.uint8) & _NOT_HEAD, _BACKGROUND_EROSION
     )
-    mask = cv2.erode(inside & _NOT_HEAD, _BACKGROUND_EROSION)
     if np.count_nonzero(mask) < _BACKGROUND_MIN_FRACTION * _FULL_BACKGROUND:
         return {"background_uniformity": _UNASSESSED}
     luminance = _luminance(region)
@@ -334,6 +337,10 @@ def _not_head() -> np.ndarray:
 _FACE_MASK = _face_mask()
 _CHEEK_ZONES = _cheek_zones()
 _NOT_HEAD = _not_head()
+# x, y, 1 of every pixel of the background region, row by row.
+_REGION_PIXELS = np.stack(
+    [*np.mgrid[0 : _BACKGROUND_SIZE[1], 0 : _BACKGROUND_SIZE[0]][::-1], np.ones(_NOT_HEAD.shape)]
+).reshape(3, -1)
 # The background pixels of a photo that covers the whole region.
 _FULL_BACKGROUND = np.count_nonzero(cv2.erode(_NOT_HEAD, _BACKGROUND_EROSION))
 

@@ -179,11 +179,9 @@ def test_malformed_tables_are_not_assessed_quickly(image, case):
     assert time.perf_counter() - started < 0.5
 
 
-def test_the_pipeline_reads_the_file_with_measures_only(
-    image, random_onnx_model: Path, tmp_path: Path
-):
+def test_the_pipeline_passes_the_files_quality(image, random_onnx_model: Path, tmp_path: Path):
     """--detector none on crop files: the crop's JPEG quality or 100 for a PNG, -1 for an
-    image given decoded (a video frame), nothing read without measures."""
+    image given decoded (a video frame)."""
     crop = cv2.resize(image[60:190, 60:190], (112, 112))
     paths = [tmp_path / "crop.jpg", tmp_path / "crop.png"]
     paths[0].write_bytes(jpeg(crop, 35))

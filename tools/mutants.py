@@ -365,7 +365,7 @@ MUTANTS = (
     Mutant("compression", "file quality not passed for crops", "fiqa_cli/runtime/pipeline.py",
            "measure_face(slot.crop, None, [], slot.crop, file_quality=quality)",
            "measure_face(slot.crop, None, [], slot.crop)",
-           (f"{T_COMP}::test_the_pipeline_reads_the_file_with_measures_only",)),
+           (f"{T_COMP}::test_the_pipeline_passes_the_files_quality",)),
     Mutant("compression", "file quality not passed for detected faces",
            "fiqa_cli/runtime/pipeline.py",
            "image, each.face, detected, each.crop, file_quality=quality",

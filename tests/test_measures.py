@@ -110,7 +110,8 @@ def test_given_crop_has_no_geometry_but_its_light(lfw_images, detector):
     image = photo(lfw_images, PHOTOS[0])
     face = measured(image, detector)[0]
     crop = align_face(image, face.landmarks)
-    measures = measure_face(crop, None, [], crop)  # without a mesh (tests/test_mesh_measures.py)
+    # without a mesh (tests/test_mesh_measures.py)
+    measures = measure_face(crop, None, [], crop, file_quality=90)
     assert list(measures) == list(MEASURE_NAMES)
     for name, measure in measures.items():
         if name in GEOMETRIC or name in MESH_MEASURES:
@@ -120,7 +121,7 @@ def test_given_crop_has_no_geometry_but_its_light(lfw_images, detector):
 
 
 def test_every_measure_computed_is_one_record(lfw_images, detector):
-    """The measures computed (by their geometric, photometric and mesh parts) are exactly the
+    """The measures computed (by their geometric, photometric, file and mesh parts) are exactly the
     records of MEASURES, each in the part its record says: a measure computed without a
     record would never reach a column, a profile or a reason."""
     image = photo(lfw_images, PHOTOS[0])
@@ -128,7 +129,9 @@ def test_every_measure_computed_is_one_record(lfw_images, detector):
     height, width = image.shape[:2]
     geometric = measures_module._geometric(face, [face], width, height, None)
     crop = align_face(image, face.landmarks)
+    geometric |= measures_module._background(image, face.landmarks)
     photometric = measures_module._photometric(image, face.landmarks, crop)
+    photometric |= measures_module._compression(90)
     assert set(geometric) == GEOMETRIC
     assert set(mesh_measures(image, None)) == set(MESH_MEASURES)
     assert set(photometric) == set(MEASURE_NAMES) - GEOMETRIC - set(MESH_MEASURES)
@@ -145,3 +148,59 @@ def test_ofiq_mapping_constants():
     # Under-exposure: 100 up to a half of dark pixels, 52 at 0.9.
     under = [ofiq_score(x, h=120, a=0.832, s=-1, x0=0.92, w=0.05) for x in (0.5, 0.9)]
     assert under == [100, 52]
+
+
+def with_background(image: np.ndarray, face: Face, background: np.ndarray) -> np.ndarray:
+    """`image` with everything outside the face's box taken from `background`."""
+    x1, y1, x2, y2 = face.bbox.astype(int)
+    edited = background.copy()
+    edited[y1:y2, x1:x2] = image[y1:y2, x1:x2]
+    return edited
+
+
+def test_flat_background_is_uniform_a_textured_one_is_not(lfw_images, detector):
+    image = photo(lfw_images, PHOTOS[0])
+    face = measured(image, detector)[0]
+    crop = align_face(image, face.landmarks)
+    flat = with_background(image, face, np.full_like(image, (90, 140, 200)))
+    # a real texture: another LFW photo, its face and all, stretched over the frame
+    texture = cv2.resize(photo(lfw_images, PHOTOS[1]), image.shape[1::-1], fx=0, fy=0)
+    textured = with_background(image, face, np.tile(texture[::4, ::4], (4, 4, 1)))
+    scores = [
+        measure_face(edited, face, [face], crop)["background_uniformity"]
+        for edited in (flat, image, textured)
+    ]
+    assert scores[0].value < 5 and scores[0].score >= 95
+    assert scores[0].score > scores[1].score > scores[2].score
+    assert scores[2].score < scores[0].score - 50
+
+
+def test_face_filling_the_photo_leaves_no_background_to_judge(lfw_images, detector):
+    image = photo(lfw_images, PHOTOS[0])
+    face = measured(image, detector)[0]
+    x1, y1, x2, y2 = face.bbox.astype(int)
+    close = cv2.resize(image[y1:y2, x1:x2], None, fx=3, fy=3)
+    measures = measured(close, detector)[1]
+    assert measures["background_uniformity"] == Measure(None, NOT_ASSESSED)
+    assert measures["luminance_variance"].score > 0  # the face itself is still measured
+
+
+def test_lower_contrast_lowers_luminance_variance(lfw_images, detector):
+    image = photo(lfw_images, PHOTOS[1])
+    face = measured(image, detector)[0]
+    mean = image.mean()
+    variances = []
+    for gain in (1.0, 0.5, 0.15):
+        edited = np.clip((image - mean) * gain + mean, 0, 255).astype(np.uint8)
+        crop = align_face(edited, face.landmarks)
+        variances.append(measure_face(edited, face, [face], crop)["luminance_variance"])
+    values = [each.value for each in variances]
+    # variance scales with the square of the gain (luminance is not linear in the pixel values)
+    assert values[0] > values[1] > values[2] > 0
+    assert values[2] / values[0] < 0.1
+    assert variances[0].score > variances[1].score > variances[2].score
+
+
+def test_luminance_variance_mapping():
+    """OFIQ's 100 sin(pi 60v / (60v + 1)): 100 at 1/60, 0 for a flat face, 66 at 0.005."""
+    assert [measures_module.luminance_variance_score(v) for v in (0, 0.005, 1 / 60)] == [0, 66, 100]

@@ -70,6 +70,10 @@ T_ROWS = "tests/test_rows.py"
 T_PARQUET = "tests/test_parquet_rows.py"
 T_MESH_MEASURES = "tests/test_mesh_measures.py"
 POSE = "fiqa_cli/runtime/mesh_pose.py"
+T_COMP = "tests/test_compression.py"
+COMP = "fiqa_cli/runtime/compression.py"
+T_MEASURES = "tests/test_measures.py"
+MEASURES_PY = "fiqa_cli/runtime/measures.py"
 
 MUTANTS = (
     Mutant("preprocessing", "no BGR->RGB flip", "fiqa_cli/runtime/model_input.py",
@@ -410,6 +414,60 @@ MUTANTS = (
     Mutant("progress", "summary drops unreadable rows", "fiqa_cli/commands/progress.py",
            "{self.rows[UNREADABLE]} unreadable", "0 unreadable",
            (f"{T_PROGRESS}::test_summary_counts_every_row_by_status",)),
+    Mutant("compression", "IJG scaling above 50 halved", COMP,
+           "else 200 - 2 * quality", "else 200 - quality",
+           (f"{T_COMP}::test_reencoded_photo_gives_its_quality",)),
+    Mutant("compression", "base table not in zigzag order", COMP,
+           "_BASE_ZIGZAG = tuple(_BASE_LUMINANCE[index] for index in _zigzag_order())",
+           "_BASE_ZIGZAG = _BASE_LUMINANCE",
+           (f"{T_COMP}::test_reencoded_photo_gives_its_quality",)),
+    Mutant("compression", "first table 0 kept, not the last", COMP,
+           "found = tables.get(_LUMINANCE_TABLE, found)",
+           "found = found or tables.get(_LUMINANCE_TABLE)",
+           (f"{T_COMP}::test_last_table_zero_before_the_scan_counts",)),
+    Mutant("compression", "16-bit table read as 8-bit", COMP,
+           '">64H" if precision else "64B"', '"64B"',
+           (f"{T_COMP}::test_sixteen_bit_table_is_read",)),
+    Mutant("compression", "partial table read on", COMP,
+           "        if position + 1 + size > end:\n            return None\n", "",
+           (f"{T_COMP}::test_malformed_tables_are_not_assessed_quickly",)),
+    Mutant("compression", "zero entries accepted", COMP,
+           "        if 0 in entries:\n            return None\n", "",
+           (f"{T_COMP}::test_malformed_tables_are_not_assessed_quickly",)),
+    Mutant("compression", "cut-short header raises", COMP,
+           "except (HeaderError, struct.error, IndexError, ValueError):",
+           "except (HeaderError, ValueError):",
+           (f"{T_COMP}::test_mutated_headers_never_raise",)),
+    Mutant("compression", "every WebP lossless", COMP,
+           "data[12:16] == _WEBP_LOSSLESS", "True",
+           (f"{T_COMP}::test_other_formats",)),
+    Mutant("compression", "file quality not passed for crops", "fiqa_cli/runtime/pipeline.py",
+           "measure_face(slot.crop, None, [], slot.crop, file_quality=quality)",
+           "measure_face(slot.crop, None, [], slot.crop)",
+           (f"{T_COMP}::test_the_pipeline_passes_the_files_quality",)),
+    Mutant("compression", "file quality not passed for detected faces",
+           "fiqa_cli/runtime/pipeline.py",
+           "image, each.face, detected, each.crop, file_quality=quality",
+           "image, each.face, detected, each.crop",
+           (f"{T_COMP}::test_a_detected_face_gets_its_files_quality",)),
+    Mutant("background", "head counted as background", MEASURES_PY,
+           "inside.reshape(_NOT_HEAD.shape).astype(np.uint8) & _NOT_HEAD,",
+           "inside.reshape(_NOT_HEAD.shape).astype(np.uint8),",
+           (f"{T_MEASURES}::test_flat_background_is_uniform_a_textured_one_is_not",)),
+    Mutant("background", "padding counted as background", MEASURES_PY,
+           "inside.reshape(_NOT_HEAD.shape).astype(np.uint8) & _NOT_HEAD,", "_NOT_HEAD,",
+           (f"{T_MEASURES}::test_face_filling_the_photo_leaves_no_background_to_judge",)),
+    Mutant("background", "mapping rises with the gradient", MEASURES_PY,
+           "ofiq_score(mean, h=190, a=1, s=-1, x0=10, w=100)",
+           "ofiq_score(mean, h=190, a=0, s=1, x0=10, w=100)",
+           (f"{T_MEASURES}::test_flat_background_is_uniform_a_textured_one_is_not",)),
+    Mutant("luminance variance", "mean absolute deviation", MEASURES_PY,
+           "np.square(face / 255 - mean).mean()", "np.abs(face / 255 - mean).mean()",
+           (f"{T_MEASURES}::test_lower_contrast_lowers_luminance_variance",)),
+    Mutant("luminance variance", "peak moved", MEASURES_PY,
+           "math.sin(math.pi * 60 * variance / (60 * variance + 1))",
+           "math.sin(math.pi * 50 * variance / (50 * variance + 1))",
+           (f"{T_MEASURES}::test_luminance_variance_mapping",)),
 )  # fmt: skip
 
 

@@ -44,6 +44,12 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     over the budget (more than `max_pixels` pixels, decoder buffers of more than
     BUDGET_BYTES_PER_PIXEL bytes for each of them, a JPEG of more than MAX_JPEG_SCANS scans)
     is refused from its header, before decoding."""
+    return decode_image(read_image_bytes(path), max_pixels)
+
+
+def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the image file `path`, for `decode_image`; DecodeError when it cannot be
+    read or is empty."""
     # Reading bytes ourselves (not cv2.imread) works for non-ASCII paths on every platform,
     # lets missing files and permission problems be told apart, and never blocks.
     try:
@@ -52,6 +58,11 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         raise DecodeError(str(error)) from None
     if not data:
         raise DecodeError("empty file (0 bytes)")
+    return data
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """`read_image` of an image file's bytes."""
     _check_budget(_header(data), max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 
@@ -40,7 +40,7 @@ _Reader = Callable[[bytes], ImageHeader | tuple[int, int]]
 
 _JPEG_STANDALONE = {0x01, *range(0xD0, 0xDA)}
 _JPEG_FRAME_HEADERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_JPEG_START_OF_SCAN = 0xDA
+JPEG_START_OF_SCAN = 0xDA
 _JPEG_FILL = re.compile(rb"\xff*")
 _JPEG_SCAN_MARKER = b"\xff\xda"
 # Ordinary JPEGs have a dozen segments before the frame header; walking millions of tiny ones
@@ -94,6 +94,13 @@ def read_header(data: bytes) -> ImageHeader | None:
     return header
 
 
+def image_format(data: bytes) -> str | None:
+    """The name of the format whose signature starts `data` (its reader's: "jpeg", "png",
+    "webp", "tiff", "jp2", "avif", ...); None when OpenCV knows no such signature."""
+    reader = _reader_for(data)
+    return None if reader is None else reader.__name__.removeprefix("_")
+
+
 def _reader_for(data: bytes) -> _Reader | None:
     if data[4:8] == b"ftyp":  # ISO media (AVIF): the signature is the box type, not byte 0
         return _avif
@@ -106,7 +113,11 @@ def _png(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def _jpeg(data: bytes) -> ImageHeader:
+def jpeg_segments(data: bytes) -> Iterator[tuple[int, int]]:
+    """The marker of each segment of the JPEG in `data` and where its length field starts, up
+    to and including the first start of scan (standalone markers skipped). HeaderError after
+    _JPEG_MAX_HEADER_SEGMENTS; ValueError, IndexError or struct.error where the bytes break off
+    or are no marker."""
     position = 2
     for _ in range(_JPEG_MAX_HEADER_SEGMENTS):
         if data[position] != 0xFF:
@@ -116,18 +127,29 @@ def _jpeg(data: bytes) -> ImageHeader:
         position += 1
         if marker in _JPEG_STANDALONE:
             continue
-        if marker == _JPEG_START_OF_SCAN:
-            raise ValueError  # image data before any frame header
+        yield marker, position
+        if marker == JPEG_START_OF_SCAN:
+            return
         (length,) = struct.unpack(">H", data[position : position + 2])
-        if marker in _JPEG_FRAME_HEADERS:
-            height, width = struct.unpack(">HH", data[position + 3 : position + 7])
-            # Every scan starts with the bytes FF DA, which entropy-coded data never holds
-            # (a 0xFF there is followed by 0x00 or a restart marker): their count after the
-            # frame header bounds the scans from above, at the speed of bytes.count.
-            scans = data.count(_JPEG_SCAN_MARKER, position + length)
-            return ImageHeader(width, height, scans=scans)
         position += length
     raise HeaderError(f"JPEG header of more than {_JPEG_MAX_HEADER_SEGMENTS} segments")
+
+
+def _jpeg(data: bytes) -> ImageHeader:
+    marker, position = next(
+        (marker, position)
+        for marker, position in jpeg_segments(data)
+        if marker in _JPEG_FRAME_HEADERS or marker == JPEG_START_OF_SCAN
+    )
+    if marker == JPEG_START_OF_SCAN:
+        raise ValueError  # image data before any frame header
+    (length,) = struct.unpack(">H", data[position : position + 2])
+    height, width = struct.unpack(">HH", data[position + 3 : position + 7])
+    # Every scan starts with the bytes FF DA, which entropy-coded data never holds (a 0xFF
+    # there is followed by 0x00 or a restart marker): their count after the frame header
+    # bounds the scans from above, at the speed of bytes.count.
+    scans = data.count(_JPEG_SCAN_MARKER, position + length)
+    return ImageHeader(width, height, scans=scans)
 
 
 def _bmp(data: bytes) -> tuple[int, int]:
@@ -159,7 +181,10 @@ def _gif(data: bytes) -> tuple[int, int]:
     return struct.unpack("<HH", data[6:10])
 
 
-def _tiff(data: bytes) -> ImageHeader:
+def tiff_values(data: bytes, tags: Collection[int]) -> dict[int, int]:
+    """The first value of each of `tags` (SHORT or LONG) found in the first directory of the
+    TIFF in `data`. HeaderError for a tag given twice with two values; KeyError, IndexError or
+    struct.error where the directory is malformed."""
     order = "<" if data[:2] == b"II" else ">"
     (offset,) = struct.unpack(order + "I", data[4:8])
     (count,) = struct.unpack(order + "H", data[offset : offset + 2])
@@ -167,7 +192,7 @@ def _tiff(data: bytes) -> ImageHeader:
     for index in range(count):
         entry = data[offset + 2 + 12 * index : offset + 14 + 12 * index]
         tag, kind, values = struct.unpack(order + "HHI", entry[:8])
-        if tag not in _TIFF_TAGS:
+        if tag not in tags:
             continue
         code = _TIFF_TYPES[kind]
         size = struct.calcsize(code)
@@ -178,6 +203,11 @@ def _tiff(data: bytes) -> ImageHeader:
         (value,) = struct.unpack(order + code, data[start : start + size])
         if found.setdefault(tag, value) != value:
             raise HeaderError(f"TIFF header gives tag {tag} twice, as {found[tag]} and {value}")
+    return found
+
+
+def _tiff(data: bytes) -> ImageHeader:
+    found = tiff_values(data, _TIFF_TAGS)
     width, height = found[_TIFF_WIDTH], found[_TIFF_HEIGHT]
     sample_bytes = max(1, found.get(_TIFF_BITS, 1) // 8)
     pixel_bytes = found.get(_TIFF_SAMPLES, 1) * sample_bytes

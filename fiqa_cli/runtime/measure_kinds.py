@@ -88,6 +88,14 @@ MEASURES = (
         too_high="eyes covered ({v} of the eye openings)", low_score="eyes covered"),
     MeasureKind("mouth_occlusion", "fraction", estimated=True, shown_as=PERCENT,
         too_high="mouth covered ({v} of the lips)", low_score="mouth covered"),
+    MeasureKind("background_uniformity", "gradient", geometric=True, estimated=True,
+        too_high="busy background", low_score="busy background"),
+    MeasureKind("compression_artifacts", "JPEG quality", estimated=True,
+        too_low="photo compressed too much: JPEG quality {v}",
+        low_score="photo compressed too much"),
+    MeasureKind("luminance_variance", "0-1", estimated=True, score_sides_at=1 / 60,
+        too_low="too little contrast on the face", too_high="too much contrast on the face",
+        low_score="too little or too much contrast on the face"),
 )  # fmt: skip
 MEASURE_KINDS = {kind.name: kind for kind in MEASURES}
 MEASURE_NAMES = tuple(MEASURE_KINDS)

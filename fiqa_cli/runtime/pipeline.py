@@ -25,8 +25,9 @@ import numpy as np
 from fiqa_cli.choices import DEFAULT_MAX_PIXELS, LARGEST_FACE
 from fiqa_cli.model_contract import INPUT_SIZE
 from fiqa_cli.runtime.calibration import Calibration
+from fiqa_cli.runtime.compression import file_quality
 from fiqa_cli.runtime.crop_files import CropSaveError, save_crop
-from fiqa_cli.runtime.decode import DecodeError, read_image
+from fiqa_cli.runtime.decode import DecodeError, decode_image, read_image_bytes
 from fiqa_cli.runtime.detect import Detector, Face
 from fiqa_cli.runtime.face_mesh import FaceMesh, Mesh, template_face
 from fiqa_cli.runtime.faces import NO_FACE_MESSAGE, aligned_detected
@@ -190,30 +191,38 @@ class Scorer:
         if item.problem is not None:
             return [Row(item.path, UNREADABLE, message=item.problem)]
         try:
-            image = read_image(item.path, self._max_pixels)
+            data = read_image_bytes(item.path)
+            image = decode_image(data, self._max_pixels)
         except DecodeError as error:
             return [Row(item.path, UNREADABLE, message=str(error))]
         except Exception as error:  # one bad input must not end a run of thousands
             return [Row(item.path, ERROR, message=f"{type(error).__name__}: {error}")]
-        return self._image_slots(item.path, image)
+        # Only the file's bytes tell how it was compressed; video frames have no file.
+        quality = file_quality(data) if self._measures else None
+        return self._image_slots(item.path, image, quality=quality)
 
-    def _image_slots(self, path: str, image: np.ndarray) -> list[_Slot]:
+    def _image_slots(
+        self, path: str, image: np.ndarray, *, quality: float | None = None
+    ) -> list[_Slot]:
         try:
-            slots = self._face_slots(path, image)
+            slots = self._face_slots(path, image, quality=quality)
         except Exception as error:  # one bad input must not end a run of thousands
             return [Row(path, ERROR, message=f"{type(error).__name__}: {error}")]
         if self._crops_dir is not None:
             slots = [self._with_saved_crop(path, slot) for slot in slots]
         return slots
 
-    def _face_slots(self, path: str, image: np.ndarray) -> list[_Slot]:
+    def _face_slots(
+        self, path: str, image: np.ndarray, *, quality: float | None = None
+    ) -> list[_Slot]:
         if self._detector is None:
             slot = self._given_crop(path, image)
             if self._measures:
                 mesh = self._mesh(slot.crop, template_face(slot.crop.shape[1]))
-                slot = replace(
-                    slot, measures=measure_face(slot.crop, None, [], slot.crop, mesh=mesh)
+                measures = measure_face(
+                    slot.crop, None, [], slot.crop, mesh=mesh, file_quality=quality
                 )
+                slot = replace(slot, measures=measures)
             return [slot]
         detected = self._detector.detect(image)
         found = aligned_detected(image, detected, self._faces)
@@ -224,7 +233,9 @@ class Scorer:
             measures = None
             if self._measures:
                 mesh = self._mesh(image, each.face) if each.crop is not None else None
-                measures = measure_face(image, each.face, detected, each.crop, mesh=mesh)
+                measures = measure_face(
+                    image, each.face, detected, each.crop, mesh=mesh, file_quality=quality
+                )
             if each.crop is not None:
                 slots.append(_FaceCrop(each.crop, each.index, each.face, measures=measures))
             else:

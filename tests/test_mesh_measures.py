@@ -87,9 +87,9 @@ def test_the_workers_pass_each_face_its_mesh(lfw_images: Path, monkeypatch):
     given: list[tuple[np.ndarray, Mesh | None]] = []
     measure_face = pipeline.measure_face
 
-    def recorded(image, face, faces, crop, *, mesh=None):
-        given.append((face.landmarks, mesh))
-        return measure_face(image, face, faces, crop, mesh=mesh)
+    def recorded(image, face, faces, crop, **given_keywords):
+        given.append((face.landmarks, given_keywords["mesh"]))
+        return measure_face(image, face, faces, crop, **given_keywords)
 
     monkeypatch.setattr(pipeline, "measure_face", recorded)
     scorer = Scorer(

@@ -164,6 +164,14 @@ def test_a_failing_value_never_reads_as_within_its_limit(name, value, reason):
     assert reason in row.reasons
 
 
+def test_a_bound_is_written_as_given_not_rounded_to_the_values_decimals():
+    """A bound of 0.0333 rounded to 0.03 would read as met by the value shown, 0.03."""
+    profile = load_profile("icao").with_overrides(["luminance_variance=0.0333.."])
+    measures = {"luminance_variance": Measure(0.031, 50)}
+    row = judged(Row("a.jpg", OK, face=0, measures=measures), profile)
+    assert "too little contrast on the face (0.03; at least 0.0333)" in row.reasons
+
+
 def test_unassessed_measure_fails_its_requirement():
     profile = Profile("p", "", {"head_roll": Requirement("head_roll", -8, 8)})
     row = judged(Row("a.jpg", OK, face=0, measures={}), profile)

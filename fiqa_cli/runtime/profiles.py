@@ -235,8 +235,9 @@ def _unmet_quality(requirement: Requirement, score: int | None) -> str | None:
 
 
 def _bound_text(requirement: Requirement, unit: str, shown_as: str = "") -> str:
+    # A bound is written as given (0.0333 stays 0.0333): rounded, it could read as the value.
     low, high = (
-        None if b is None else _shown(shown_as, b) for b in (requirement.min, requirement.max)
+        None if b is None else _shown_bound(shown_as, b) for b in (requirement.min, requirement.max)
     )
     if low is not None and high is not None:
         if requirement.min == -requirement.max and shown_as == DEGREES:
@@ -253,6 +254,10 @@ def _shown(shown_as: str, value: float, extra_decimals: int = 0) -> str:
     if extra_decimals == 0 and (isinstance(value, int) or float(value).is_integer()):
         return f"{value:g}"
     return f"{value:.{2 + extra_decimals}f}"
+
+
+def _shown_bound(shown_as: str, bound: float) -> str:
+    return f"{100 * bound:g}%" if shown_as == PERCENT else f"{bound:g}"
 
 
 def _shown_failing(shown_as: str, value: float, requirement: Requirement) -> str:

@@ -516,6 +516,9 @@ def main() -> int:
     mutants = MUTANTS
     if arguments.only:
         groups = {group.strip() for group in arguments.only.split(",")}
+        unknown = groups - {mutant.group for mutant in MUTANTS}
+        if unknown:  # no mutant means no test named, and pytest would run the whole suite
+            parser.error(f"no such group: {', '.join(sorted(unknown))} (see --list)")
         mutants = tuple(mutant for mutant in MUTANTS if mutant.group in groups)
     if arguments.list:
         for mutant in mutants:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -204,3 +205,19 @@ def test_lower_contrast_lowers_luminance_variance(lfw_images, detector):
 def test_luminance_variance_mapping():
     """OFIQ's 100 sin(pi 60v / (60v + 1)): 100 at 1/60, 0 for a flat face, 66 at 0.005."""
     assert [measures_module.luminance_variance_score(v) for v in (0, 0.005, 1 / 60)] == [0, 66, 100]
+
+
+def test_the_readme_says_which_measures_are_estimates():
+    """The README's table of measures follows MEASURES: a measure added, or one whose
+    `estimated` changes, must change what users read."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): [
+            word for word in re.findall(r"[a-z_]+", line.split("|")[2]) if word in MEASURE_NAMES
+        ]
+        for line in readme.splitlines()
+        if line.startswith(("| OFIQ's definition |", "| estimates ("))
+    }
+    ofiq, estimated = rows.values()
+    assert ofiq == [kind.name for kind in MEASURES if not kind.estimated]
+    assert sorted(estimated) == sorted(kind.name for kind in MEASURES if kind.estimated)

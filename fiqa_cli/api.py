@@ -101,7 +101,7 @@ class Scorer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         cuda_options: Mapping[str, str] | None = None,
     ) -> None:
-        """`model`: a shipped model's name (`default`, `v5`) or an ONNX file from `fiqa
+        """`model`: a shipped model's name (`default`, `v11`, `v5`) or an ONNX file from `fiqa
         export`. `detector`: auto, scrfd, mtcnn, yunet, or none (inputs are aligned 112x112
         crops). `device`: auto, cpu or cuda. `faces`: largest, central or all, as `fiqa score
         --faces`. `measures` adds the component measures, `profile` (icao, capture, or a TOML

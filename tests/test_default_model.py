@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from fiqa_cli import model_contract as contract
+from fiqa_cli.cli import main
 from fiqa_cli.paths import default_model_path, models_dir
 from fiqa_cli.runtime.align import align_face
 from fiqa_cli.runtime.decode import read_image
@@ -58,3 +60,15 @@ def test_every_sharp_face_scores_above_its_blurred_copy(
 ) -> None:
     sharp, blurred = sharp_and_blurred
     assert np.all(sharp > blurred), list(zip(sharp, blurred, strict=True))
+
+
+def test_default_model_names_its_data_terms_where_users_see_them(
+    default_model: QualityModel,
+) -> None:
+    """v11 is trained on CelebA: its non-commercial terms are in its metadata, which
+    `fiqa doctor` prints, and in the README."""
+    terms = default_model.metadata[contract.META_DATA_TERMS]
+    assert "CelebA" in terms and "non-commercial" in terms
+    assert f"trained on: {terms}" in CliRunner().invoke(main, ["doctor"]).output
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "inherits CelebA's non-commercial terms" in readme

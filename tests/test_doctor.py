@@ -27,7 +27,7 @@ def test_healthy_installation(random_onnx_model: Path) -> None:
         assert expected in result.output
     assert f"quality model: {random_onnx_model} (mobilefacenet)" in result.output
     assert "MTCNN weights: " in result.output and "ok: fiqa score can run" in result.output
-    assert "named models (--model NAME): default, v5" in result.output
+    assert "named models (--model NAME): default, v11, v5" in result.output
 
 
 def test_a_missing_named_model_is_a_problem(

@@ -248,10 +248,13 @@ def test_score_profile_and_measures_columns_and_exit(tmp_path, closeup, lfw_imag
     two = tmp_path / "two.png"
     cv2.imwrite(str(two), np.hstack([closeup, closeup]))
     detector = ["--detector", "scrfd", "--detector-model", scrfd_model]
-    # The booth loop: one path at a time on stdin, one JSON line back for each.
+    # The booth loop: one path at a time on stdin, one JSON line back for each. The close-up is
+    # a 250x250 press photo enlarged: the default model (v11) gives it quality_100 31, an
+    # expected 5.8% of its comparisons failing, under icao's 35, as it should; the capture
+    # requirements are what this checks.
     result = run_score(
-        "-", *detector, "--profile", "icao", "--measures", "--format", "jsonl",
-        stdin=f"{good}\n{two}\n",
+        "-", *detector, "--profile", "icao", "--require", "quality_100=off", "--measures",
+        "--format", "jsonl", stdin=f"{good}\n{two}\n",
     )  # fmt: skip
     assert result.returncode == 3, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]

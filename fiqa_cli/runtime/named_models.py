@@ -18,6 +18,9 @@ DEFAULT_MODEL = "default"
 # tuned on them keep their meaning.
 NAMED_MODELS = {
     DEFAULT_MODEL: DEFAULT_MODEL_NAME,
+    # The default's own name, so that a choice of v11 survives the next change of default
+    # (which then ships v11 as a file of its own, as v5 is now).
+    "v11": DEFAULT_MODEL_NAME,
     "v5": "fiqa_v5.onnx",
 }
 # The default model of every fiqa that wrote no model record beside its --out (see

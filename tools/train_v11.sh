@@ -4,7 +4,7 @@
 # on two idle cores). About 100 minutes of both cores in all; pause it with kill -STOP for
 # benchmarks and test runs, kill -CONT to go on.
 #
-#   bash tools/train_v11.sh [RUN_DIR]          (default ~/fiqa-runs/v11)
+#   bash tools/train_v11.sh [RUN_DIR] [--crops-only]     (default ~/fiqa-runs/v11)
 #
 # The recipe of benchmarks/plans/v11.txt's v11-s0 line: crops of fiqa's default face path
 # (central face, tools/aligned_crop_folder.py), the default split's training identities of LFW
@@ -25,6 +25,7 @@ for dataset in lfw celeba; do
   "$python" tools/split_identities.py "$run/crops/$dataset" "$run/split5/$dataset" --every 5
 done
 cp "$shared/data/lfw-devtrain/pairsDevTrain.txt" "$run/crops/lfw-pairs.txt"
+[[ ${2:-} == --crops-only ]] && exit 0  # tools/crossfit_v11.sh splits the crops its own way
 
 resume=()
 [[ -f $run/v11-s0/checkpoint.pt ]] && resume=(--resume)

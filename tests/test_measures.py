@@ -221,3 +221,30 @@ def test_the_readme_says_which_measures_are_estimates():
     ofiq, estimated = rows.values()
     assert ofiq == [kind.name for kind in MEASURES if not kind.estimated]
     assert sorted(estimated) == sorted(kind.name for kind in MEASURES if kind.estimated)
+
+
+def test_the_background_pixels_from_the_photo_are_those_each_pixel_maps_into_it():
+    """The corner shortcut and the broadcast map agree with mapping every region pixel into
+    the photo, for maps that leave the region wholly, partly and not at all in the photo."""
+    width, height = measures_module._BACKGROUND_SIZE
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+    rng = np.random.default_rng(0)
+    shortcuts = partial = 0
+    for _ in range(400):
+        angle, scale = rng.uniform(-0.5, 0.5), rng.uniform(0.2, 3)
+        to_photo = np.array(
+            [[scale * np.cos(angle), -scale * np.sin(angle), rng.uniform(-300, 300)],
+             [scale * np.sin(angle), scale * np.cos(angle), rng.uniform(-300, 300)]]
+        )  # fmt: skip
+        shape = (int(rng.integers(50, 900)), int(rng.integers(50, 900)))
+        from_x = to_photo[0, 0] * xs + to_photo[0, 1] * ys + to_photo[0, 2]
+        from_y = to_photo[1, 0] * xs + to_photo[1, 1] * ys + to_photo[1, 2]
+        expected = (from_x > -0.5) & (from_x < shape[1] - 0.5)
+        expected &= (from_y > -0.5) & (from_y < shape[0] - 0.5)
+        inside = measures_module._from_photo(to_photo, shape)
+        shortcuts += inside is None
+        partial += inside is not None and inside.any() and not inside.all()
+        np.testing.assert_array_equal(
+            np.ones_like(expected) if inside is None else inside, expected
+        )
+    assert shortcuts >= 5 and partial >= 100

@@ -206,3 +206,44 @@ def test_not_assessed_without_a_face_to_see(photos, detector, face_mesh):
     measures = occlusion_measures(cut, shifted)
     assert measures["eyes_visible"] == unassessed
     assert measures["mouth_occlusion"] != unassessed  # the lips are still in the photo
+
+
+def test_a_regions_share_is_that_of_the_whole_frame():
+    """The share read in the box around a region's contours is the one the whole canonical
+    frame gives, for contours anywhere, across the frame's edges too."""
+    from fiqa_cli.runtime import occlusion
+
+    rng = np.random.default_rng(2)
+    region = (tuple(range(16)), tuple(range(16, 32)))
+    turn = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    width, height = occlusion._SIZE
+    compared = 0
+    for _ in range(400):
+        # Flat blocks with noise about as strong as the featureless threshold: whether a
+        # pixel is featureless turns on every pixel of its window.
+        frame = np.full((height, width, 3), rng.integers(0, 256, 3), np.float64)
+        for _ in range(12):
+            x, y = rng.integers(0, width), rng.integers(0, height)
+            frame[y : y + rng.integers(2, 40), x : x + rng.integers(2, 40)] = rng.integers(
+                0, 256, 3
+            )
+        frame += rng.normal(0, rng.uniform(1, 6), frame.shape)
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+        points = np.zeros((468, 2))
+        centre = rng.uniform(-30, max(width, height) + 30, 2)
+        for offset, loop in enumerate(region):
+            radii = rng.uniform(3, 30), rng.uniform(1, 20)
+            points[list(loop)] = np.column_stack(
+                [
+                    centre[0] + 40 * offset + radii[0] * np.cos(turn),
+                    centre[1] + radii[1] * np.sin(turn),
+                ]
+            )
+        mask = np.zeros((height, width), np.uint8)
+        for loop in region:
+            cv2.fillPoly(mask, [np.round(points[list(loop)] * 4).astype(np.int32)], 1, shift=2)
+        inside = mask.astype(bool)
+        expected = float(occlusion._featureless(frame)[inside].mean()) if inside.any() else None
+        assert occlusion._share(frame, points, region) == expected
+        compared += expected is not None
+    assert compared >= 200

@@ -274,13 +274,9 @@ def _background(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Measure]:
     region = cv2.warpAffine(
         image, to_frame, _BACKGROUND_SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-    # Where each region pixel comes from in the photo (whatever the photo's size, no copy of it).
-    from_x, from_y = cv2.invertAffineTransform(to_frame) @ _REGION_PIXELS
-    height, width = image.shape[:2]
-    inside = (from_x > -0.5) & (from_x < width - 0.5) & (from_y > -0.5) & (from_y < height - 0.5)
-    mask = cv2.erode(
-        inside.reshape(_NOT_HEAD.shape).astype(np.uint8) & _NOT_HEAD, _BACKGROUND_EROSION
-    )
+    inside = _from_photo(cv2.invertAffineTransform(to_frame), image.shape[:2])
+    mask = _NOT_HEAD if inside is None else inside.astype(np.uint8) & _NOT_HEAD
+    mask = cv2.erode(mask, _BACKGROUND_EROSION)
     if np.count_nonzero(mask) < _BACKGROUND_MIN_FRACTION * _FULL_BACKGROUND:
         return {"background_uniformity": _UNASSESSED}
     luminance = _luminance(region)
@@ -291,6 +287,27 @@ def _background(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Measure]:
     return {
         "background_uniformity": Measure(mean, ofiq_score(mean, h=190, a=1, s=-1, x0=10, w=100))
     }
+
+
+def _from_photo(to_photo: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Which pixels of the background region come from inside the photo (boolean, the
+    region's shape) under the affine map `to_photo`, or None when all of them do. The
+    region's corners decide that: the photo is convex, so when they map into it every pixel
+    between them does (the case of most photos, at no per-pixel cost)."""
+    height, width = shape[:2]
+    from_x, from_y = to_photo @ _REGION_CORNERS
+    if _within(from_x, width).all() and _within(from_y, height).all():
+        return None
+    # Row and column terms broadcast: no per-pixel matrix product (a BLAS call that spreads
+    # over the cores the pipeline's other workers are using).
+    from_x = to_photo[0, 0] * _REGION_X + (to_photo[0, 1] * _REGION_Y + to_photo[0, 2])
+    from_y = to_photo[1, 0] * _REGION_X + (to_photo[1, 1] * _REGION_Y + to_photo[1, 2])
+    return _within(from_x, width) & _within(from_y, height)
+
+
+def _within(coordinate: np.ndarray, size: int) -> np.ndarray:
+    """Whether a pixel coordinate lies in a row or column of `size` pixels (centres 0..size-1)."""
+    return (coordinate > -0.5) & (coordinate < size - 0.5)
 
 
 def _canonical_window(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
@@ -339,10 +356,14 @@ def _not_head() -> np.ndarray:
 _FACE_MASK = _face_mask()
 _CHEEK_ZONES = _cheek_zones()
 _NOT_HEAD = _not_head()
-# x, y, 1 of every pixel of the background region, row by row.
-_REGION_PIXELS = np.stack(
-    [*np.mgrid[0 : _BACKGROUND_SIZE[1], 0 : _BACKGROUND_SIZE[0]][::-1], np.ones(_NOT_HEAD.shape)]
-).reshape(3, -1)
+# The background region's pixel columns (a row), its rows (a column) and its corner pixels
+# (x, y, 1 as columns).
+_REGION_X = np.arange(_BACKGROUND_SIZE[0], dtype=np.float64)
+_REGION_Y = np.arange(_BACKGROUND_SIZE[1], dtype=np.float64)[:, np.newaxis]
+_REGION_CORNERS = np.array(
+    [[x, y, 1] for x in (0, _BACKGROUND_SIZE[0] - 1) for y in (0, _BACKGROUND_SIZE[1] - 1)],
+    dtype=np.float64,
+).T
 # The background pixels of a photo that covers the whole region.
 _FULL_BACKGROUND = np.count_nonzero(cv2.erode(_NOT_HEAD, _BACKGROUND_EROSION))
 

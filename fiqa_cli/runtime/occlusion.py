@@ -42,6 +42,8 @@ _EYE_ROW = 72
 # openings and lips have a median of 0-1% featureless pixels, JPEG-saved flat bars 100%.
 _WINDOW = 5
 FLAT_CONTRAST = 3.0
+# Beyond a region's contours: half the window, and the pixel a contour's rounding may add.
+_REGION_MARGIN = _WINDOW // 2 + 1
 
 _UNASSESSED = Measure(None, NOT_ASSESSED)
 
@@ -57,7 +59,7 @@ def occlusion_measures(image: np.ndarray, mesh: Mesh | None) -> dict[str, Measur
     height, width = image.shape[:2]
     regions = ((LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR), (OUTER_LIP_CONTOUR,))
     to_frame = _canonical_map(mesh)
-    flat = _featureless(cv2.warpAffine(image, to_frame, _SIZE, flags=cv2.INTER_LINEAR))
+    frame = cv2.warpAffine(image, to_frame, _SIZE, flags=cv2.INTER_LINEAR)
     points = transform_points(to_frame, mesh.points[:, :2].astype(np.float64))
     measures = {}
     for name, region in zip(names, regions, strict=True):
@@ -65,7 +67,7 @@ def occlusion_measures(image: np.ndarray, mesh: Mesh | None) -> dict[str, Measur
         if np.any(inside < 0) or np.any(inside > (width - 1, height - 1)):
             measures[name] = _UNASSESSED
             continue
-        share = _share(flat, points, region)
+        share = _share(frame, points, region)
         measures[name] = _UNASSESSED if share is None else _occluded(share)
     return measures
 
@@ -88,21 +90,37 @@ def _canonical_map(mesh: Mesh) -> np.ndarray:
 
 def _featureless(frame_bgr: np.ndarray) -> np.ndarray:
     """Where the canonical frame shows no local contrast (boolean, one per pixel)."""
-    grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
-    mean = cv2.blur(grey, (_WINDOW, _WINDOW))
-    variance = cv2.blur(grey * grey, (_WINDOW, _WINDOW)) - mean * mean
-    return variance < FLAT_CONTRAST**2
+    lightness = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2LAB)[..., 0].astype(np.float64)
+    # Window sums of whole numbers, exact in float64 wherever the window lies; float32 running
+    # means would round differently with the window's place and flip pixels near the threshold.
+    area = _WINDOW * _WINDOW
+    sums = cv2.boxFilter(lightness, -1, (_WINDOW, _WINDOW), normalize=False)
+    squares = cv2.boxFilter(lightness * lightness, -1, (_WINDOW, _WINDOW), normalize=False)
+    # variance < FLAT_CONTRAST^2, times area^2 to stay in whole numbers
+    return area * squares - sums * sums < (FLAT_CONTRAST * area) ** 2
 
 
 def _share(
-    flat: np.ndarray, points: np.ndarray, region: tuple[tuple[int, ...], ...]
+    frame: np.ndarray, points: np.ndarray, region: tuple[tuple[int, ...], ...]
 ) -> float | None:
     """The featureless share of the pixels inside the region's contours (one for the mouth,
-    one per eye), or None when they enclose no pixel."""
-    mask = np.zeros(flat.shape, np.uint8)
-    for loop in region:
-        cv2.fillPoly(mask, [np.round(points[list(loop)] * 4).astype(np.int32)], 1, shift=2)
+    one per eye) in the canonical `frame`, or None when they enclose no pixel.
+
+    Only the contours' box is looked at, _REGION_MARGIN pixels wider than they reach: the
+    contrast window of every pixel inside them then lies in the box (or meets the frame's
+    edge where the whole frame's would), so the share is the whole frame's, for a fraction
+    of the colour conversion and filtering."""
+    loops = [np.round(points[list(loop)] * 4).astype(np.int32) for loop in region]  # 1/4 px
+    reach = np.concatenate(loops)
+    x1, y1 = np.maximum(reach.min(axis=0) // 4 - _REGION_MARGIN, 0)
+    x2, y2 = np.minimum(reach.max(axis=0) // 4 + _REGION_MARGIN + 1, _SIZE)
+    if x1 >= x2 or y1 >= y2:
+        return None
+    box = frame[y1:y2, x1:x2]
+    mask = np.zeros(box.shape[:2], np.uint8)
+    for loop in loops:  # one at a time: their union (one call would leave overlaps out)
+        cv2.fillPoly(mask, [loop - (4 * x1, 4 * y1)], 1, shift=2)
     inside = mask.astype(bool)
     if not inside.any():
         return None
-    return float(flat[inside].mean())
+    return float(_featureless(box)[inside].mean())

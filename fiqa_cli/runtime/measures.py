@@ -205,12 +205,14 @@ _LUMINANCE_PARTS = np.stack(
     [(255 * weight * _LINEAR).astype(np.float32) for weight in (0.0722, 0.7152, 0.2126)], axis=-1
 ).reshape(256, 1, 3)
 _CHANNEL_SUM = np.ones((1, 3), np.float32)
+_LEVELS = np.arange(256) / 255  # each luminance level on the 0-1 scale
 
 
 def _luminance(image: np.ndarray) -> np.ndarray:
     """OFIQ's luminance image of a BGR image: 255 * linear luminance, rounded, uint8."""
     luminance = cv2.transform(cv2.LUT(image, _LUMINANCE_PARTS), _CHANNEL_SUM)
-    return np.floor(luminance + 0.5).astype(np.uint8)
+    luminance += 0.5
+    return luminance.astype(np.uint8)  # truncation: the floor of these non-negative values
 
 
 def _photometric(image: np.ndarray, landmarks: np.ndarray, crop: np.ndarray) -> dict[str, Measure]:
@@ -220,9 +222,9 @@ def _photometric(image: np.ndarray, landmarks: np.ndarray, crop: np.ndarray) -> 
     luminance = _luminance(window)
     face = luminance[_FACE_MASK]
     histogram = np.bincount(face, minlength=256) / face.size
-    mean = float(face.mean()) / 255
+    mean = float(histogram @ _LEVELS)
     # OFIQ: the variance of the face's luminance histogram, on the 0-1 scale.
-    variance = float(np.square(face / 255 - mean).mean())
+    variance = float(histogram @ np.square(_LEVELS - mean))
     under = float(histogram[:26].sum())
     over = float(histogram[247:].sum())
     present = histogram[histogram > 0]
@@ -275,15 +277,17 @@ def _background(image: np.ndarray, landmarks: np.ndarray) -> dict[str, Measure]:
         image, to_frame, _BACKGROUND_SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     inside = _from_photo(cv2.invertAffineTransform(to_frame), image.shape[:2])
-    mask = _NOT_HEAD if inside is None else inside.astype(np.uint8) & _NOT_HEAD
-    mask = cv2.erode(mask, _BACKGROUND_EROSION)
-    if np.count_nonzero(mask) < _BACKGROUND_MIN_FRACTION * _FULL_BACKGROUND:
-        return {"background_uniformity": _UNASSESSED}
+    if inside is None:
+        mask = _FULL_BACKGROUND_MASK
+    else:
+        mask = cv2.erode(inside.astype(np.uint8) & _NOT_HEAD, _BACKGROUND_EROSION)
+        if np.count_nonzero(mask) < _BACKGROUND_MIN_FRACTION * _FULL_BACKGROUND:
+            return {"background_uniformity": _UNASSESSED}
     luminance = _luminance(region)
     gradient = cv2.magnitude(
         cv2.Scharr(luminance, cv2.CV_32F, 1, 0), cv2.Scharr(luminance, cv2.CV_32F, 0, 1)
     )
-    mean = float(gradient[mask > 0].mean())
+    mean = cv2.mean(gradient, mask)[0]
     return {
         "background_uniformity": Measure(mean, ofiq_score(mean, h=190, a=1, s=-1, x0=10, w=100))
     }
@@ -365,7 +369,8 @@ _REGION_CORNERS = np.array(
     dtype=np.float64,
 ).T
 # The background pixels of a photo that covers the whole region.
-_FULL_BACKGROUND = np.count_nonzero(cv2.erode(_NOT_HEAD, _BACKGROUND_EROSION))
+_FULL_BACKGROUND_MASK = cv2.erode(_NOT_HEAD, _BACKGROUND_EROSION)
+_FULL_BACKGROUND = np.count_nonzero(_FULL_BACKGROUND_MASK)
 
 
 def _histogram_intersection(a: np.ndarray, b: np.ndarray) -> float:

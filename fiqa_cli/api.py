@@ -97,7 +97,7 @@ class Scorer:
         profile: str | None = None,
         batch_size: int | None = None,
         workers: int = 1,
-        inference_sessions: int = 1,
+        inference_sessions: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         cuda_options: Mapping[str, str] | None = None,
     ) -> None:
@@ -107,7 +107,8 @@ class Scorer:
         --faces`. `measures` adds the component measures, `profile` (icao, capture, or a TOML
         file) a verdict and its reasons, as `--measures` and `--profile` do. `workers` threads
         decode, detect and align ahead of inference within one call of several inputs, and
-        `inference_sessions` sessions of the model score their batches side by side."""
+        `inference_sessions` sessions of the model score their batches side by side (None:
+        two on a CPU of two or more cores, else one)."""
         self._profile: Profile | None = load_profile(profile) if profile else None
         scoring = build_scoring(
             model=model_file(model),

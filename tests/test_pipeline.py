@@ -117,3 +117,26 @@ def test_sessions_side_by_side_give_the_rows_of_one_session(
     assert all(session.crops > 0 for session in sessions)
     assert sum(session.crops for session in sessions) == 40
     assert all(name.startswith("fiqa-infer") for s in sessions for name in s.threads)
+
+
+def test_a_cpu_of_two_cores_scores_on_two_sessions_by_default(
+    random_onnx_model: Path, monkeypatch
+) -> None:
+    """Two one-thread sessions where none are asked for on a CPU of two or more cores with two
+    or more workers; one on one core, with one worker and wherever a GPU is asked for; a number
+    given is kept."""
+    from fiqa_cli.runtime import build
+    from fiqa_cli.runtime.providers import CUDA
+
+    assert build.default_inference_sessions([CPU], 2, 2) == 2
+    assert build.default_inference_sessions([CPU], 16, 16) == 2
+    assert build.default_inference_sessions([CPU], 1, 2) == 1
+    assert build.default_inference_sessions([CPU], 2, 1) == 1
+    assert build.default_inference_sessions([(CUDA, {}), CPU], 16, 16) == 1
+    for cpus, asked, expected in ((2, None, 2), (1, None, 1), (2, 1, 1), (2, 3, 3)):
+        monkeypatch.setattr(build, "usable_cpus", lambda cpus=cpus: cpus)
+        scoring = build.build_scoring(
+            model=random_onnx_model, detector="none", detector_model=None, device="cpu",
+            workers=2, inference_sessions=asked,
+        )  # fmt: skip
+        assert len(scoring.sessions) == expected

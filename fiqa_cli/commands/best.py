@@ -179,6 +179,7 @@ def best(
         batch_size=batch_size,
         cuda_options=cuda_options,
         notice=notice,
+        inference_sessions=1,  # frames are scored by one session (Scorer below)
         measures=judge is not None,
     )
     if judge is not None:

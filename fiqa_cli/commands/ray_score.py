@@ -159,6 +159,7 @@ def _checked_scoring(
         device="cpu",
         batch_size=batch_size,
         notice=notice,
+        inference_sessions=1,  # the actors build their own
     )
 
 

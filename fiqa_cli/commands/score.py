@@ -93,12 +93,10 @@ EXIT_FAIL_UNDER = 3
 @click.option(
     "--inference-sessions",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
     envvar="FIQA_INFERENCE_SESSIONS",
     help="Sessions of the quality model scoring batches side by side, each on an equal share "
-    "of the CPUs; on many cores more than one can pay (benchmarks/gpu_throughput.py measures "
-    "it).",
+    "of the CPUs [default: 2 on a CPU of two or more cores, else 1] "
+    "(benchmarks/gpu_throughput.py measures more on many cores).",
 )
 @device_option(
     "auto: CUDA when usable, else CPU (said once on stderr). tensorrt: the quality model on "
@@ -169,7 +167,7 @@ def score(
     faces: str,
     batch_size: int | None,
     workers: int | None,
-    inference_sessions: int,
+    inference_sessions: int | None,
     device: str,
     cuda_options: dict[str, str],
     tensorrt_options: dict[str, str],

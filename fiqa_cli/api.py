@@ -108,7 +108,7 @@ class Scorer:
         file) a verdict and its reasons, as `--measures` and `--profile` do. `workers` threads
         decode, detect and align ahead of inference within one call of several inputs, and
         `inference_sessions` sessions of the model score their batches side by side (None:
-        two on a CPU of two or more cores, else one)."""
+        two on a CPU of two or more cores with two or more `workers`, else one)."""
         self._profile: Profile | None = load_profile(profile) if profile else None
         scoring = build_scoring(
             model=model_file(model),

@@ -95,7 +95,7 @@ EXIT_FAIL_UNDER = 3
     type=click.IntRange(min=1),
     envvar="FIQA_INFERENCE_SESSIONS",
     help="Sessions of the quality model scoring batches side by side, each on an equal share "
-    "of the CPUs [default: 2 on a CPU of two or more cores, else 1] "
+    "of the CPUs [default: 2 on a CPU of two or more cores with two or more --workers, else 1] "
     "(benchmarks/gpu_throughput.py measures more on many cores).",
 )
 @device_option(

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Judge a default-model candidate against the shipped v5 on the held-out identities (issue 33),
-# then, when it wins, calibrate it on both held-out roots. Run after tools/train_v11.sh:
+# Judge a default-model candidate against a reference (the shipped v5 by default) on the held-out
+# identities (issue 33), then calibrate it on both held-out roots. Run after tools/train_v11.sh:
 #
-#   bash tools/evaluate_v11.sh [RUN_DIR]          (default ~/fiqa-runs/v11)
+#   bash tools/evaluate_v11.sh [RUN_DIR [CANDIDATE [REFERENCE]]]   (~/fiqa-runs/v11 v11 v5)
+#
+# CANDIDATE v11 is RUN_DIR/v11-s0, any other name RUN_DIR/NAME (v11-teacher: tools/train_v11.sh
+# --teacher); REFERENCE is v5 (the shipped file) or an earlier candidate already exported here.
+# A pair other than v11 against v5 writes its files under the prefix CANDIDATE-vs-REFERENCE-.
 #
 # Export: RUN_DIR/v11-s0/checkpoint.pt -> RUN_DIR/eval/v11.onnx with its data terms. Held out:
 # the default split's held-out identities of LFW devtrain and CelebA-wild (tools/split_identities.py,
@@ -14,6 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${FIQA_SHARED:-$(cd .. && pwd)/shared}
 run=${1:-$HOME/fiqa-runs/v11}
+candidate=${2:-v11}
+reference=${3:-v5}
+checkpoint=$run/$candidate/checkpoint.pt
+[[ $candidate == v11 ]] && checkpoint=$run/v11-s0/checkpoint.pt
+tag=
+[[ $candidate == v11 && $reference == v5 ]] || tag=$candidate-vs-$reference-
 fiqa=${FIQA:-.venv/bin/fiqa}
 python=${PYTHON:-.venv/bin/python}
 fr=$shared/models/mobilefacenet_eval.onnx
@@ -22,13 +32,14 @@ mkdir -p "$eval"
 
 "$python" tools/split_identities.py "$shared/data/lfw-devtrain/images" "$run/raw5/lfw"
 "$python" tools/split_identities.py "$shared/data/celeba-wild" "$run/raw5/celeba"
-[[ -f $eval/v11.onnx ]] || "$fiqa" export "$run/v11-s0/checkpoint.pt" --out "$eval/v11.onnx" \
+[[ -f $eval/$candidate.onnx ]] || "$fiqa" export "$checkpoint" --out "$eval/$candidate.onnx" \
   --data-terms "LFW (research use) and CelebA (non-commercial research only): this model inherits CelebA's non-commercial terms"
 [[ -f $eval/v5.onnx ]] || cp models/fiqa_v5.onnx "$eval/v5.onnx"
+[[ -f $eval/$reference.onnx ]] || { echo "no $eval/$reference.onnx: evaluate it first" >&2; exit 1; }
 
 for set in lfw celeba; do
   held=$run/raw5/$set/heldout
-  for model in v5 v11; do
+  for model in "$reference" "$candidate"; do
     [[ -s $eval/$model-$set.csv ]] ||
       "$fiqa" score "$held" --faces central --model "$eval/$model.onnx" --out "$eval/$model-$set.csv" -q
   done
@@ -36,12 +47,13 @@ for set in lfw celeba; do
     limit=()
     [[ $cap == 10 ]] && limit=(--max-images-per-id 10)
     "$fiqa" evaluate "$held" --faces central --fr-model "$fr" "${limit[@]}" \
-      --scores "$eval/v5-$set.csv" --name v5 --scores "$eval/v11-$set.csv" --name v11 \
-      --bootstrap 1000 --out "$eval/edc-$set-$cap.csv" | tee "$eval/edc-$set-$cap.txt"
+      --scores "$eval/$reference-$set.csv" --name "$reference" \
+      --scores "$eval/$candidate-$set.csv" --name "$candidate" \
+      --bootstrap 1000 --out "$eval/${tag}edc-$set-$cap.csv" | tee "$eval/${tag}edc-$set-$cap.txt"
   done
 done
 "$python" tools/degradation_check.py "$run/raw5/lfw/heldout" --faces central \
-  --detector yunet --model "$eval/v11.onnx" --fr-model "$fr" | tee "$eval/degradations.txt"
-"$fiqa" calibrate "$run/raw5/lfw/heldout" "$run/raw5/celeba/heldout" --model "$eval/v11.onnx" \
-  --fr-model "$fr" --faces central --max-images-per-id 10 --out "$eval/v11-calibrated.onnx" \
-  2>&1 | tee "$eval/calibration.txt"
+  --detector yunet --model "$eval/$candidate.onnx" --fr-model "$fr" | tee "$eval/${tag}degradations.txt"
+"$fiqa" calibrate "$run/raw5/lfw/heldout" "$run/raw5/celeba/heldout" \
+  --model "$eval/$candidate.onnx" --fr-model "$fr" --faces central --max-images-per-id 10 \
+  --out "$eval/$candidate-calibrated.onnx" 2>&1 | tee "$eval/${tag}calibration.txt"

@@ -11,22 +11,14 @@
 #
 # v5 saw LFW devtrain identities of the 1-in-5 split's training side, so on the pooled set it is
 # judged partly on faces it trained on: a comparison that favours v5, not the cross-fit models.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-shared=${FIQA_SHARED:-$(cd .. && pwd)/shared}
-run=${1:-$HOME/fiqa-runs/v11}
-python=${PYTHON:-.venv/bin/python}
-fiqa=${FIQA:-.venv/bin/fiqa}
-fr=$shared/models/mobilefacenet_eval.onnx
+source "$(dirname "$0")/v11_common.sh"
 xfit=$run/crossfit
 mkdir -p "$xfit"
 
 bash tools/train_v11.sh "$run" --crops-only
 for dataset in lfw celeba; do
-  source=$shared/data/celeba-wild
-  [[ $dataset == lfw ]] && source=$shared/data/lfw-devtrain/images
   "$python" tools/split_identities.py "$run/crops/$dataset" "$xfit/crops2/$dataset" --every 2
-  "$python" tools/split_identities.py "$source" "$xfit/raw2/$dataset" --every 2
+  "$python" tools/split_identities.py "${photos[$dataset]}" "$xfit/raw2/$dataset" --every 2
 done
 
 # half A trains on the "train" side and scores "heldout"; half B the other way round.

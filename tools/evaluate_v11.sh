@@ -14,24 +14,19 @@
 # bootstrap (fiqa evaluate --bootstrap, v5 first, so every row's difference is against v5) on
 # each set, all pairs and 10 photos per identity; degradations; then fiqa calibrate on both
 # held-out roots into RUN_DIR/eval/v11-calibrated.onnx. Nothing here replaces the shipped model.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-shared=${FIQA_SHARED:-$(cd .. && pwd)/shared}
-run=${1:-$HOME/fiqa-runs/v11}
+source "$(dirname "$0")/v11_common.sh"
 candidate=${2:-v11}
 reference=${3:-v5}
 checkpoint=$run/$candidate/checkpoint.pt
 [[ $candidate == v11 ]] && checkpoint=$run/v11-s0/checkpoint.pt
 tag=
 [[ $candidate == v11 && $reference == v5 ]] || tag=$candidate-vs-$reference-
-fiqa=${FIQA:-.venv/bin/fiqa}
-python=${PYTHON:-.venv/bin/python}
-fr=$shared/models/mobilefacenet_eval.onnx
 eval=$run/eval
 mkdir -p "$eval"
 
-"$python" tools/split_identities.py "$shared/data/lfw-devtrain/images" "$run/raw5/lfw"
-"$python" tools/split_identities.py "$shared/data/celeba-wild" "$run/raw5/celeba"
+for dataset in lfw celeba; do
+  "$python" tools/split_identities.py "${photos[$dataset]}" "$run/raw5/$dataset"
+done
 [[ -f $eval/$candidate.onnx ]] || "$fiqa" export "$checkpoint" --out "$eval/$candidate.onnx" \
   --data-terms "LFW (research use) and CelebA (non-commercial research only): this model inherits CelebA's non-commercial terms"
 [[ -f $eval/v5.onnx ]] || cp models/fiqa_v5.onnx "$eval/v5.onnx"

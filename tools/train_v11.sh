@@ -13,19 +13,13 @@
 # schedule with v8's teacher (dlib's descriptors give the certainty-ratio targets, 2 degraded
 # variants a photo, the quality head at a tenth of the lr), about 4 hours of both cores; the
 # teacher's descriptors are cached a file per photo, so an interruption loses little there too.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-shared=${FIQA_SHARED:-$(cd .. && pwd)/shared}
-run=${1:-$HOME/fiqa-runs/v11}
-python=${PYTHON:-.venv/bin/python}
-fiqa=${FIQA:-.venv/bin/fiqa}
+source "$(dirname "$0")/v11_common.sh"
 mkdir -p "$run"
 
 for dataset in lfw celeba; do
-  source=$shared/data/celeba-wild
-  [[ $dataset == lfw ]] && source=$shared/data/lfw-devtrain/images
   # A crop already written is kept: an interrupted crop run continues.
-  "$python" tools/aligned_crop_folder.py "$source" "$run/crops/$dataset" 2>>"$run/crops.log"
+  "$python" tools/aligned_crop_folder.py "${photos[$dataset]}" "$run/crops/$dataset" \
+    2>>"$run/crops.log"
   "$python" tools/split_identities.py "$run/crops/$dataset" "$run/split5/$dataset" --every 5
 done
 cp "$shared/data/lfw-devtrain/pairsDevTrain.txt" "$run/crops/lfw-pairs.txt"
